@@ -1,0 +1,224 @@
+"""Job sets, their jobs, styles, prices and the tracker's lease."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .soul import params
+
+
+class Style(models.Model):
+    """A Soul style from the gateway's catalogue. Never deleted: old job sets keep their name."""
+
+    id = models.UUIDField(primary_key=True, help_text="The upstream style id.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    preview_url = models.URLField(max_length=2083, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Offered on the generate form.")
+    position = models.PositiveIntegerField(default=0, help_text="Order on the form (lower first).")
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Price(models.Model):
+    """What one job set costs, from a date on. History is never rewritten: job sets snapshot it."""
+
+    quality = models.CharField(max_length=8, choices=[(q, q) for q in params.QUALITIES])
+    batch_size = models.PositiveSmallIntegerField(choices=[(b, str(b)) for b in params.BATCH_SIZES])
+    amount = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD per job set.")
+    effective_from = models.DateField(default=timezone.localdate)
+
+    class Meta:
+        ordering = ["quality", "batch_size", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quality", "batch_size", "effective_from"], name="one_price_per_day"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quality} × {self.batch_size}: ${self.amount} from {self.effective_from}"
+
+    @classmethod
+    def current(cls, quality: str, batch_size: int, on=None) -> Decimal:
+        """The price in force on ``on`` (today by default)."""
+        on = on or timezone.localdate()
+        price = (
+            cls.objects.filter(quality=quality, batch_size=batch_size, effective_from__lte=on)
+            .order_by("-effective_from")
+            .values_list("amount", flat=True)
+            .first()
+        )
+        if price is None:
+            raise cls.DoesNotExist(f"No price is set for {quality} with batch size {batch_size}.")
+        return price
+
+
+class JobSet(models.Model):
+    """One generateSoul request: what a person asked for and what became of it."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"  # queued here, not yet sent upstream
+        SENDING = "sending", "Sending"  # a worker is sending it right now
+        SUBMITTED = "submitted", "Queued upstream"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        NSFW = "nsfw", "Blocked as NSFW"
+        CANCELED = "canceled", "Canceled"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"  # sent, but no answer: a person decides
+        EXPIRED = "expired", "Expired"  # upstream never finished it
+
+    class Charge(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        CHARGED = "charged", "Charged"
+        RELEASED = "released", "Released"
+
+    PENDING = (Status.WAITING, Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
+    IN_FLIGHT = (Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
+    TERMINAL = (
+        Status.COMPLETED,
+        Status.FAILED,
+        Status.NSFW,
+        Status.CANCELED,
+        Status.UNCONFIRMED,
+        Status.EXPIRED,
+    )
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_sets")
+
+    # What was asked, parameter by parameter, named as in the API.
+    prompt = models.TextField()
+    width_and_height = models.CharField(max_length=9, choices=[(s, s) for s in params.SIZES])
+    quality = models.CharField(max_length=8, choices=[(q, q) for q in params.QUALITIES])
+    batch_size = models.PositiveSmallIntegerField(choices=[(b, str(b)) for b in params.BATCH_SIZES])
+    seed = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: random.")
+    enhance_prompt = models.BooleanField(default=False)
+    style = models.ForeignKey(Style, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    style_strength = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    custom_reference_id = models.UUIDField(null=True, blank=True)
+    custom_reference_strength = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    image_reference_image_url = models.URLField(max_length=2083, blank=True)
+
+    # What the upstream said.
+    upstream_id = models.CharField("upstream job set id", max_length=64, null=True, blank=True, unique=True)
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    input_params = models.JSONField(default=dict, blank=True, help_text="What the upstream applied.")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING, db_index=True)
+    status_reason = models.TextField(blank=True, help_text="Why it is in this state, in plain words.")
+
+    price = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD, snapshot at submission.")
+    charge = models.CharField(max_length=8, choices=Charge.choices, default=Charge.RESERVED)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Tracking: when a worker should next act on it, and which worker holds it.
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveIntegerField(default=0)
+    polls = models.PositiveIntegerField(default=0)
+    poll_errors = models.PositiveIntegerField(default=0, help_text="Failed polls in a row.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="jobset_user_newest"),
+            models.Index(fields=["status", "due_at"], name="jobset_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING
+
+    def payload(self) -> dict:
+        """The exact JSON body to send upstream (quality and batch size always explicit)."""
+        body: dict = {
+            "prompt": self.prompt,
+            "width_and_height": self.width_and_height,
+            "quality": self.quality,
+            "batch_size": self.batch_size,
+            "enhance_prompt": self.enhance_prompt,
+        }
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.style_id:
+            body[params.STYLE_FIELD] = str(self.style_id)
+        if self.style_strength is not None:
+            body["style_strength"] = float(self.style_strength)
+        if self.custom_reference_id:
+            body["custom_reference_id"] = str(self.custom_reference_id)
+        if self.custom_reference_strength is not None:
+            body["custom_reference_strength"] = float(self.custom_reference_strength)
+        if self.image_reference_image_url:
+            body["image_reference_type"] = "image_url"
+            body["image_reference_image_url"] = self.image_reference_image_url
+        return body
+
+
+def result_path(job: Job, filename: str) -> str:
+    return f"results/{job.job_set.created_at:%Y/%m}/{job.job_set_id}/{filename}"
+
+
+class Job(models.Model):
+    """One image of a job set (a batch of 4 has four)."""
+
+    job_set = models.ForeignKey(JobSet, on_delete=models.CASCADE, related_name="jobs")
+    index = models.PositiveSmallIntegerField()
+    upstream_id = models.CharField("upstream job id", max_length=64)
+    # Soul's status string as received, unknown ones included.
+    status = models.CharField(max_length=32, default="queued")
+    raw_url = models.URLField(max_length=2083, blank=True, help_text="Upstream full-size result.")
+    min_url = models.URLField(max_length=2083, blank=True, help_text="Upstream preview.")
+
+    image = models.FileField(upload_to=result_path, blank=True, max_length=255)
+    preview = models.FileField(upload_to=result_path, blank=True, max_length=255)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When we first saw it terminal.")
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    download_attempts = models.PositiveSmallIntegerField(default=0)
+    download_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job_set", "index"]
+        constraints = [models.UniqueConstraint(fields=["job_set", "index"], name="one_job_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.job_set_id}/{self.index} {self.status}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in params.TERMINAL_STATUSES
+
+    @property
+    def needs_download(self) -> bool:
+        return self.status == "completed" and not self.image and bool(self.raw_url)
+
+
+class Lease(models.Model):
+    """A named lock held by one worker until it expires (the tracker loop, the send slot)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -1,0 +1,399 @@
+"""Writes: create a job set, send it, track it, download its results, finish it.
+
+Each step is its own short transaction; no transaction is ever held open
+across an HTTP call. Views and tasks call these; nothing here renders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from . import backoff, downloads, tracking
+from .charges import charge_for
+from .models import Job, JobSet, Lease, Price
+from .soul import client as soul
+from .soul import params
+
+log = logging.getLogger(__name__)
+Status = JobSet.Status
+
+SEND_SLOTS = "send-slots"
+MAX_POLL_404 = 5
+MAX_DOWNLOAD_ATTEMPTS = 5
+# How long a worker may hold a job set before another may take it over.
+CLAIM_SECONDS = 120
+
+
+# --- Create -------------------------------------------------------------------
+
+
+def create_job_set(user, fields: dict) -> JobSet:
+    """Store a new job set as waiting and, once committed, ask a worker to send it."""
+    with transaction.atomic():
+        price = Price.current(fields["quality"], fields["batch_size"])
+        job_set = JobSet.objects.create(
+            user=user, price=price, status=Status.WAITING, due_at=timezone.now(), **fields
+        )
+        transaction.on_commit(enqueue_send)
+    return job_set
+
+
+def enqueue_send() -> None:
+    async_task("generations.tasks.send_waiting", task_name="send waiting job sets")
+
+
+# --- Send ---------------------------------------------------------------------
+
+
+def send_waiting(worker: str, limit: int = 100) -> int:
+    """Send waiting job sets, oldest first, while the in-flight cap allows. Returns how many."""
+    sent = 0
+    while sent < limit:
+        job_set = _claim_next_to_send(worker)
+        if job_set is None:
+            break
+        _send(job_set)
+        sent += 1
+    return sent
+
+
+def _claim_next_to_send(worker: str) -> JobSet | None:
+    now = timezone.now()
+    with transaction.atomic():
+        # One sender at a time decides who takes a slot: a row lock on
+        # PostgreSQL; on SQLite the IMMEDIATE transaction already serialises.
+        Lease.objects.get_or_create(name=SEND_SLOTS)
+        Lease.objects.select_for_update().get(name=SEND_SLOTS)
+        if JobSet.objects.filter(status__in=JobSet.IN_FLIGHT).count() >= settings.SOUL_MAX_IN_FLIGHT:
+            return None
+        pk = (
+            JobSet.objects.filter(status=Status.WAITING, due_at__lte=now)
+            .order_by("created_at", "id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if pk is None:
+            return None
+        JobSet.objects.filter(pk=pk, status=Status.WAITING).update(
+            status=Status.SENDING,
+            sent_at=now,
+            send_attempts=F("send_attempts") + 1,
+            claimed_by=worker,
+            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+        )
+    return JobSet.objects.get(pk=pk)
+
+
+def _send(job_set: JobSet) -> None:
+    try:
+        result = soul.get_client().submit(job_set.payload(), str(job_set.idempotency_key))
+    except (soul.NoResponse, soul.ProtocolError) as exc:
+        # It may have reached the gateway and been charged: never resend blindly.
+        _end(
+            job_set,
+            Status.UNCONFIRMED,
+            f"{exc.message} The gateway may have accepted (and charged) it, so soulsite will not send it "
+            "again by itself. If no images arrive, submit it again.",
+        )
+    except soul.SoulError as exc:
+        if exc.retryable:
+            _retry_send_later(job_set, exc)
+        else:
+            _end(job_set, Status.FAILED, _refusal(exc))
+    else:
+        # The upstream id first, alone: whatever fails next, we can still find the job set.
+        JobSet.objects.filter(pk=job_set.pk).update(upstream_id=result.id)
+        _record_submitted(job_set.pk, result)
+
+
+def _refusal(exc: soul.SoulError) -> str:
+    if isinstance(exc, soul.Unauthorized):
+        return (
+            f"The gateway refused soulsite's subscription key ({exc.message}). "
+            "An admin must fix SOUL_API_KEY."
+        )
+    if isinstance(exc, soul.AccessDenied):
+        return f"The gateway refused the request: {exc.message}. The subscription may be out of credits."
+    return f"The gateway refused the request: {exc.message}"
+
+
+def _retry_send_later(job_set: JobSet, exc: soul.SoulError) -> None:
+    now = timezone.now()
+    if now - job_set.created_at > timedelta(seconds=settings.SOUL_POLL_GIVE_UP):
+        _end(job_set, Status.FAILED, f"Gave up sending after {job_set.send_attempts} attempts: {exc.message}")
+        return
+    wait = backoff.delay(job_set.send_attempts, retry_after=exc.retry_after)
+    due = now + timedelta(seconds=wait)
+    reason = (
+        f"{exc.message} Nothing was charged. Trying again at "
+        f"{timezone.localtime(due):%H:%M:%S} (attempt {job_set.send_attempts + 1})."
+    )
+    JobSet.objects.filter(pk=job_set.pk, status=Status.SENDING).update(
+        status=Status.WAITING,
+        status_reason=reason,
+        due_at=due,
+        sent_at=None,
+        claimed_by="",
+        claimed_until=None,
+    )
+
+
+def _record_submitted(pk: int, result: soul.JobSetResult) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        job_set = JobSet.objects.select_for_update().get(pk=pk)
+        _merge_jobs(job_set, result, now)
+        job_set.input_params = result.input_params
+        job_set.status = _pending_status(job_set)
+        job_set.status_reason = ""
+        job_set.due_at = now + timedelta(seconds=tracking.next_poll_delay(job_set, now))
+        job_set.claimed_by, job_set.claimed_until = "", None
+        job_set.save()
+
+
+# --- Track ----------------------------------------------------------------------
+
+
+def track(pk: int, worker: str) -> None:
+    """Poll a claimed job set once, fetch finished results, finish it when every job is settled."""
+    job_set = JobSet.objects.get(pk=pk)
+    if job_set.status not in JobSet.IN_FLIGHT or job_set.claimed_by != worker:
+        return
+    now = timezone.now()
+    jobs = list(job_set.jobs.all())
+    if not jobs or any(not job.is_terminal for job in jobs):
+        if now - (job_set.sent_at or job_set.created_at) > timedelta(seconds=settings.SOUL_POLL_GIVE_UP):
+            hours = settings.SOUL_POLL_GIVE_UP / 3600
+            _end(job_set, Status.EXPIRED, f"The gateway did not finish it within {hours:g} hours.")
+            return
+        if not _poll(job_set):
+            return
+        jobs = list(job_set.jobs.all())
+
+    for job in jobs:
+        if job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
+            _download(job)
+
+    if all(job.is_terminal for job in jobs) and not any(
+        job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS for job in jobs
+    ):
+        _finish(job_set.pk)
+    else:
+        _schedule_next(job_set.pk, jobs)
+
+
+def _poll(job_set: JobSet) -> bool:
+    """Ask the gateway; False when the poll failed (and the next one is scheduled)."""
+    now = timezone.now()
+    try:
+        result = soul.get_client().poll(job_set.upstream_id)
+    except soul.SoulError as exc:
+        errors = job_set.poll_errors + 1
+        if isinstance(exc, soul.NotFound) and errors >= MAX_POLL_404:
+            _end(job_set, Status.FAILED, f"The gateway no longer knows this job set ({exc.message}).")
+            return False
+        wait = backoff.delay(errors, base=1.0, cap=120.0, retry_after=exc.retry_after)
+        JobSet.objects.filter(pk=job_set.pk).update(
+            polls=F("polls") + 1,
+            poll_errors=errors,
+            status_reason=f"Checking on it failed ({exc.message}); trying again shortly.",
+            due_at=now + timedelta(seconds=wait),
+            claimed_by="",
+            claimed_until=None,
+        )
+        return False
+    with transaction.atomic():
+        locked = JobSet.objects.select_for_update().get(pk=job_set.pk)
+        _merge_jobs(locked, result, now)
+        if result.input_params:
+            locked.input_params = result.input_params
+        locked.polls += 1
+        locked.poll_errors = 0
+        locked.status_reason = ""
+        locked.status = _pending_status(locked)
+        locked.save()
+    return True
+
+
+def _merge_jobs(job_set: JobSet, result: soul.JobSetResult, now) -> None:
+    known = {job.upstream_id: job for job in job_set.jobs.all()}
+    next_index = len(known)
+    for reported in result.jobs:
+        job = known.get(reported.id)
+        if job is None:
+            job = Job(job_set=job_set, index=next_index, upstream_id=reported.id)
+            next_index += 1
+        if reported.status not in params.TERMINAL_STATUSES | params.PENDING_STATUSES:
+            log.warning(
+                "job set %s: unknown job status %r, treated as not finished", job_set.pk, reported.status
+            )
+        job.status = reported.status or job.status
+        job.raw_url = reported.raw_url or job.raw_url
+        job.min_url = reported.min_url or job.min_url
+        if job.is_terminal and job.finished_at is None:
+            job.finished_at = now
+        job.save()
+
+
+def _pending_status(job_set: JobSet) -> str:
+    statuses = [job.status for job in job_set.jobs.all()]
+    if any(status != "queued" for status in statuses):
+        return Status.IN_PROGRESS
+    return Status.SUBMITTED
+
+
+def _download(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(download_attempts=F("download_attempts") + 1)
+    job.download_attempts += 1
+    try:
+        raw = downloads.fetch(job, job.raw_url, "raw")
+        preview = downloads.fetch(job, job.min_url, "min") if job.min_url else None
+    except soul.SoulError as exc:
+        job.download_error = exc.message
+        Job.objects.filter(pk=job.pk).update(download_error=exc.message)
+        log.warning("job %s: download attempt %s failed: %s", job.pk, job.download_attempts, exc.message)
+        return
+    job.image, job.width, job.height = raw.name, raw.width, raw.height
+    job.preview = preview.name if preview else raw.name
+    job.downloaded_at = timezone.now()
+    job.download_error = ""
+    job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
+
+
+def _schedule_next(pk: int, jobs: list[Job]) -> None:
+    now = timezone.now()
+    job_set = JobSet.objects.get(pk=pk)
+    if all(job.is_terminal for job in jobs):
+        # Only downloads are left: back off on those, no need to poll.
+        attempts = max(job.download_attempts for job in jobs)
+        wait = backoff.delay(attempts, base=2.0, cap=60.0)
+    else:
+        wait = tracking.next_poll_delay(job_set, now)
+    JobSet.objects.filter(pk=pk).update(
+        due_at=now + timedelta(seconds=wait), claimed_by="", claimed_until=None
+    )
+
+
+# --- Finish -----------------------------------------------------------------------
+
+
+def _finish(pk: int) -> None:
+    with transaction.atomic():
+        job_set = JobSet.objects.select_for_update().get(pk=pk)
+        jobs = list(job_set.jobs.all())
+        status, reason = _outcome(jobs)
+        job_set.status = status
+        job_set.status_reason = reason
+        job_set.charge = charge_for(status, [job.status for job in jobs])
+        job_set.finished_at = timezone.now()
+        job_set.due_at = None
+        job_set.claimed_by, job_set.claimed_until = "", None
+        job_set.save()
+    tracking.forget_typical()
+
+
+def _outcome(jobs: list[Job]) -> tuple[str, str]:
+    counts = Counter(job.status for job in jobs)
+    total = len(jobs)
+    completed = counts["completed"]
+    if completed:
+        notes = []
+        if completed < total:
+            others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "completed")
+            notes.append(f"{completed} of {total} images finished ({others}).")
+        lost = [job for job in jobs if job.needs_download]
+        if lost:
+            notes.append(
+                f"{len(lost)} image(s) could not be downloaded: {lost[0].download_error or 'unknown error'}"
+            )
+        return Status.COMPLETED, " ".join(notes)
+    if counts["nsfw"] == total:
+        return Status.NSFW, "The gateway blocked the result as NSFW. Nothing was charged."
+    if counts["canceled"] == total:
+        return Status.CANCELED, "The gateway canceled the generation. Nothing was charged."
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items())
+    return Status.FAILED, f"The gateway could not generate the image ({detail}). Nothing was charged."
+
+
+def _end(job_set: JobSet, status: str, reason: str) -> None:
+    """Move a job set straight to a terminal state with a reason."""
+    statuses = list(job_set.jobs.values_list("status", flat=True))
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=status,
+        status_reason=reason,
+        charge=charge_for(status, statuses),
+        finished_at=timezone.now(),
+        due_at=None,
+        claimed_by="",
+        claimed_until=None,
+    )
+    log.info("job set %s ended %s: %s", job_set.pk, status, reason)
+
+
+# --- Recovery ---------------------------------------------------------------------
+
+
+def recover_abandoned_sends() -> int:
+    """Job sets a killed worker left mid-send: their fate upstream is unknown."""
+    now = timezone.now()
+    stale = JobSet.objects.filter(status=Status.SENDING, claimed_until__lt=now)
+    count = 0
+    for job_set in stale:
+        if job_set.upstream_id:
+            # The answer arrived before the crash: carry on tracking it.
+            JobSet.objects.filter(pk=job_set.pk).update(
+                status=Status.SUBMITTED, due_at=now, claimed_by="", claimed_until=None
+            )
+        else:
+            _end(
+                job_set,
+                Status.UNCONFIRMED,
+                "The worker stopped while sending this to the gateway, so soulsite cannot tell whether it "
+                "was accepted (and charged). If no images arrive, submit it again.",
+            )
+        count += 1
+    return count
+
+
+def claim_due(worker: str, limit: int, exclude: set[int] = frozenset()) -> list[int]:
+    """Claim up to ``limit`` in-flight job sets whose next check has come.
+
+    Each claim is a conditional UPDATE, so two workers never hold one job set;
+    a claim expires, so a killed worker's job sets are taken over.
+    """
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = JobSet.objects.filter(unclaimed, status__in=(Status.SUBMITTED, Status.IN_PROGRESS), due_at__lte=now)
+    candidates = list(due.exclude(pk__in=exclude).order_by("due_at").values_list("pk", flat=True)[:limit])
+    claimed = []
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    for pk in candidates:
+        if JobSet.objects.filter(unclaimed, pk=pk, due_at__lte=now).update(
+            claimed_by=worker, claimed_until=until
+        ):
+            claimed.append(pk)
+    return claimed
+
+
+def next_due_in(now=None) -> float | None:
+    """Seconds until some job set needs a worker (0 if one is due), None if none is pending."""
+    now = now or timezone.now()
+    due_at = (
+        JobSet.objects.filter(status__in=(Status.WAITING, Status.SUBMITTED, Status.IN_PROGRESS))
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if due_at is None:
+        return 0.0 if JobSet.objects.filter(status=Status.SENDING).exists() else None
+    return max(0.0, (due_at - now).total_seconds())

@@ -1,0 +1,179 @@
+"""The tracker: one loop that sends waiting job sets and polls in-flight ones.
+
+django-q2's scheduler wakes only every ~30 s and a Schedule fires at most once
+a minute, so a schedule alone cannot show an image seconds after Soul made it.
+Instead the ``track`` task runs this loop for most of a minute: it claims the
+job sets whose ``due_at`` has come, polls them concurrently over the client's
+pooled session, and sleeps until the next one is due. Only one loop runs at a
+time (a lease); when it ends with work left it enqueues its successor, and a
+submit wakes it if it is not running. The minute Schedule is only the backstop
+that restarts tracking after a crash.
+
+When to poll is learned: the first poll goes out shortly before a job set of
+that quality and batch size usually finishes, then checks follow closely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django_q.tasks import async_task
+
+from . import leases
+from .models import JobSet
+
+log = logging.getLogger(__name__)
+
+LEASE = "tracker"
+LOOP_SECONDS = 50.0  # well inside django-q2's task timeout
+IDLE_TICK = 0.25  # how often an idle loop looks for new work
+
+# Before any history exists: check often at first, then less often.
+EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
+HISTORY_SIZE = 20
+_typical_cache: dict[tuple[str, int], tuple[float, float | None]] = {}
+_typical_lock = threading.Lock()
+TYPICAL_TTL = 30.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def typical_seconds(quality: str, batch_size: int) -> float | None:
+    """A low estimate of how long Soul takes for this kind of job set (the 25th percentile)."""
+    key = (quality, batch_size)
+    with _typical_lock:
+        cached = _typical_cache.get(key)
+        if cached and time.monotonic() - cached[0] < TYPICAL_TTL:
+            return cached[1]
+    rows = list(
+        JobSet.objects.filter(
+            status=JobSet.Status.COMPLETED,
+            quality=quality,
+            batch_size=batch_size,
+            sent_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("sent_at", "finished_at")[:HISTORY_SIZE]
+    )
+    durations = sorted((finished - sent).total_seconds() for sent, finished in rows)
+    value = None
+    if len(durations) >= 3:
+        value = statistics.quantiles(durations, n=4)[0]
+    elif durations:
+        value = durations[0]
+    with _typical_lock:
+        _typical_cache[key] = (time.monotonic(), value)
+    return value
+
+
+def forget_typical() -> None:
+    with _typical_lock:
+        _typical_cache.clear()
+
+
+def next_poll_delay(job_set: JobSet, now) -> float:
+    """Seconds until the next poll of a job set still in flight."""
+    elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
+    typical = typical_seconds(job_set.quality, job_set.batch_size)
+    if typical is None:
+        # No history: every second for the first ten, then slowly longer gaps.
+        return EARLY_INTERVAL if elapsed < 10 else min(LATE_INTERVAL, elapsed / 10)
+    if elapsed < typical * 0.9:
+        return max(EARLY_INTERVAL / 2, typical * 0.9 - elapsed)
+    # Past the usual time: check often, a little less often the longer it runs.
+    return min(LATE_INTERVAL, max(0.5, elapsed * 0.04))
+
+
+# --- The loop -------------------------------------------------------------------
+
+
+def run(max_seconds: float = LOOP_SECONDS) -> str:
+    """Run the tracker loop if no other is running. Returns what it did, for the task log."""
+    from . import services
+
+    holder = worker_name()
+    lease_seconds = max_seconds + 60
+    if not leases.acquire(LEASE, holder, lease_seconds):
+        return "another tracker is running"
+    deadline = time.monotonic() + max_seconds
+    running: dict[int, Future] = {}
+    polled = sent = 0
+    try:
+        with ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY, thread_name_prefix="soul-poll") as pool:
+            while time.monotonic() < deadline:
+                leases.renew(LEASE, holder, lease_seconds)
+                services.recover_abandoned_sends()
+                sent += services.send_waiting(holder)
+                for pk in [pk for pk, future in running.items() if future.done()]:
+                    _log_failure(pk, running.pop(pk))
+                free = settings.SOUL_POLL_CONCURRENCY - len(running)
+                for pk in services.claim_due(holder, free, exclude=set(running)):
+                    running[pk] = pool.submit(_track_one, pk, holder)
+                    polled += 1
+                wait = services.next_due_in()
+                if wait is None and not running:
+                    break  # nothing pending anywhere: stop, no idle polling
+                time.sleep(max(0.1, min(IDLE_TICK, wait if wait is not None else IDLE_TICK)))
+            for pk, future in running.items():
+                future.result()
+                _log_failure(pk, future)
+    finally:
+        leases.release(LEASE, holder)
+    # A submit that arrived while we were stopping saw the lease held and did
+    # not wake anyone: look once more after releasing it.
+    if services.next_due_in() is not None:
+        wake()
+    return f"sent {sent}, polled {polled}"
+
+
+def _track_one(pk: int, holder: str) -> None:
+    from . import services
+
+    try:
+        services.track(pk, holder)
+    finally:
+        # Worker threads keep their own connection: close it so none leaks.
+        connection.close()
+
+
+def _log_failure(pk: int, future: Future) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.error("tracking job set %s failed", pk, exc_info=exc)
+    close_old_connections()
+
+
+def wake() -> None:
+    """Make sure a tracker loop is running (or about to)."""
+    if not leases.is_held(LEASE):
+        async_task("generations.tasks.track", task_name="track job sets")
+
+
+SCHEDULE_NAME = "soulsite: track job sets"  # also created by migration 0002
+
+
+def ensure_schedule() -> None:
+    """Create or repair the minute backstop Schedule (idempotent, by name)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": "generations.tasks.track",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )

@@ -1,0 +1,218 @@
+"""soulsite settings, read from environment variables.
+
+Every default serves one machine with no setup (SQLite under ``var/``, the ORM
+broker, the built-in sandbox gateway); each one can be overridden. The
+variables are listed in README.md.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def envfloat(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+VAR_DIR = Path(os.environ.get("SOULSITE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, or one generated once and kept in var/ (never a shared default)."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return os.environ["DJANGO_SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DJANGO_DEBUG", "0")
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "generations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a login unless its view is marked @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "soulsite.urls"
+WSGI_APPLICATION = "soulsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "generations.context_processors.soulsite",
+            ],
+        },
+    },
+]
+
+# Database: SQLite under var/ unless DATABASE_URL says otherwise.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'soulsite.sqlite3'}"),
+        conn_max_age=envint("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web server read while a worker writes; the busy timeout
+        # makes writers wait instead of failing; IMMEDIATE takes the write lock
+        # when a transaction starts, so two writers never deadlock on upgrade.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # Tests use a file, not memory, so that a real django-q2 cluster in
+    # another process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media/"  # never routed publicly: files are served by an access-checking view
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the source folders too, so `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# --- The Soul gateway -------------------------------------------------------
+
+SOUL_API_KEY = os.environ.get("SOUL_API_KEY", "")
+# Sandbox mode is on when no key is set: the app then talks to the local
+# stand-in gateway (`manage.py soul_sandbox`), which accepts any key.
+SOUL_SANDBOX = envbool("SOUL_SANDBOX", "0" if SOUL_API_KEY else "1")
+SOUL_SANDBOX_PORT = envint("SOUL_SANDBOX_PORT", 8765)
+SOUL_API_BASE_URL = os.environ.get(
+    "SOUL_API_BASE_URL",
+    f"http://127.0.0.1:{SOUL_SANDBOX_PORT}" if SOUL_SANDBOX else "https://gateway.pixazo.ai",
+).rstrip("/")
+if SOUL_SANDBOX and not SOUL_API_KEY:
+    SOUL_API_KEY = "sandbox"
+if not SOUL_SANDBOX and not SOUL_API_KEY:
+    raise ImproperlyConfigured(
+        "SOUL_SANDBOX is off but SOUL_API_KEY is not set. Set SOUL_API_KEY to your Pixazo "
+        "subscription key, or unset SOUL_SANDBOX to use the built-in sandbox gateway."
+    )
+# The styles endpoint's full path is not documented; this is the likely one.
+SOUL_STYLES_PATH = os.environ.get("SOUL_STYLES_PATH", "/ai-model-api-polling/getTextToImageGetSoulStyles")
+SOUL_CONNECT_TIMEOUT = envfloat("SOUL_CONNECT_TIMEOUT", 5.0)
+SOUL_READ_TIMEOUT = envfloat("SOUL_READ_TIMEOUT", 30.0)
+SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
+SOUL_POLL_GIVE_UP = envint("SOUL_POLL_GIVE_UP", 2 * 60 * 60)  # seconds
+SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
+SOUL_DOWNLOAD_MAX_BYTES = envint("SOUL_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024)
+SOUL_PUBLIC_URL = os.environ.get("SOUL_PUBLIC_URL", "").rstrip("/")
+
+# --- django-q2 ----------------------------------------------------------------
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+Q_CLUSTER = {
+    "name": "soulsite",
+    "workers": envint("SOUL_Q_WORKERS", 4),
+    # A task may run this long; `retry` must exceed it or a slow task runs twice.
+    # The tracker loop (generations.tracking) stays well inside it.
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 2,
+    "ack_failures": True,
+    # A missed tick is not worth replaying: the next one does the same work.
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 0.2
+
+# --- Logging: to the console; never request headers (they carry the key). ---
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

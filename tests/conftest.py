@@ -1,0 +1,158 @@
+"""Shared fixtures: named users, the sandbox gateway on a real socket, a real django-q2 cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from generations import catalogue
+from generations.soul import client as soul_client
+from generations.soul.sandbox import SandboxConfig, SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory):
+    path = tmp_path_factory.mktemp("media")
+    settings.MEDIA_ROOT = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The sandbox gateway over real HTTP, finishing jobs quickly."""
+    server = SandboxServer(SandboxConfig(queue_seconds=0.3, complete_seconds=1.0)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def soul_settings(settings, sandbox, media_root):
+    """Every test talks to the session's sandbox and stores files in a temporary folder."""
+    settings.SOUL_API_BASE_URL = sandbox.url
+    settings.SOUL_API_KEY = "sandbox-test-key"
+    settings.MEDIA_ROOT = media_root
+    soul_client.reset_client()
+    yield settings
+    soul_client.reset_client()
+
+
+@pytest.fixture(autouse=True)
+def _catalogue(request):
+    """Prices and styles from the data migration (transactional tests flush them)."""
+    if "django_db" in {mark.name for mark in request.node.iter_markers()} or {"db", "transactional_db"} & set(
+        request.fixturenames
+    ):
+        from generations.models import Price, Style
+
+        request.getfixturevalue("db") if "transactional_db" not in request.fixturenames else None
+        catalogue.install(Price, Style)
+
+
+@pytest.fixture
+def sandbox_stats(sandbox):
+    import requests
+
+    def read():
+        return requests.get(f"{sandbox.url}/_sandbox/stats", timeout=5).json()
+
+    return read
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{db['NAME']}"
+
+
+class Cluster:
+    """A real `manage.py qcluster` process sharing the test database and the sandbox."""
+
+    def __init__(self, sandbox_url: str, media_root: Path, log_path: Path):
+        self.sandbox_url, self.media_root, self.log_path = sandbox_url, media_root, log_path
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="soulsite.settings",
+            DATABASE_URL=_database_url(),
+            SOUL_SANDBOX="1",
+            SOUL_API_KEY="sandbox-test-key",
+            SOUL_API_BASE_URL=self.sandbox_url,
+            MEDIA_ROOT=str(self.media_root),
+            SOUL_Q_WORKERS="3",
+            LOG_LEVEL="INFO",
+        )
+        return env
+
+    def start(self) -> Cluster:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            env=self.env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole cluster: no chance to clean up, as in a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def cluster(transactional_db, sandbox, media_root, tmp_path):
+    """A real django-q2 cluster for the length of one test."""
+    running = Cluster(sandbox.url, media_root, tmp_path / "cluster.log").start()
+    yield running
+    running.stop()
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
