@@ -35,4 +35,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) var/test.sqlite3*
+	rm -rf $(VENV) var/test-*.sqlite3*

@@ -25,6 +25,15 @@ class StyleChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Style) -> str:
         return obj.name
 
+    def to_python(self, value):
+        # A malformed id is just another choice that is not on the list.
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from None
+
 
 class GenerateForm(forms.Form):
     prompt = forms.CharField(

@@ -9,6 +9,11 @@ from django.db.models import Count, Q, QuerySet, Sum
 from .models import Job, JobSet
 
 GALLERY_PAGE_SIZE = 48
+CENT = Decimal("0.01")
+
+
+def cents(value) -> Decimal:
+    return Decimal(str(value or 0)).quantize(CENT)
 
 
 def visible_job_sets(user) -> QuerySet[JobSet]:
@@ -34,8 +39,9 @@ def spend_total(user) -> dict[str, Decimal]:
         charged=Sum("price", filter=Q(charge=JobSet.Charge.CHARGED)),
         reserved=Sum("price", filter=Q(charge=JobSet.Charge.RESERVED)),
     )
-    charged = totals["charged"] or Decimal("0")
-    reserved = totals["reserved"] or Decimal("0")
+    # SQLite adds decimals as floats: bring the sums back to whole cents.
+    charged = cents(totals["charged"])
+    reserved = cents(totals["reserved"])
     return {"charged": charged, "reserved": reserved, "total": charged + reserved}
 
 

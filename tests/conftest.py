@@ -21,6 +21,20 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Start from no SQLite test database at all: a killed run can leave -wal/-shm files behind
+    that would make the new database unreadable ("disk I/O error")."""
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME") if database["ENGINE"].endswith("sqlite3") else None
+    files = [Path(f"{name}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")] if name else []
+    for path in files:
+        path.unlink(missing_ok=True)
+    yield
+    for path in files:
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
 def media_root(tmp_path_factory):
     path = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = path
@@ -48,14 +62,18 @@ def soul_settings(settings, sandbox, media_root):
 
 @pytest.fixture(autouse=True)
 def _catalogue(request):
-    """Prices and styles from the data migration (transactional tests flush them)."""
-    if "django_db" in {mark.name for mark in request.node.iter_markers()} or {"db", "transactional_db"} & set(
-        request.fixturenames
-    ):
-        from generations.models import Price, Style
+    """Prices and styles from the data migration (a transactional test's flush removes them)."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    if not marker and not names & {"db", "transactional_db"}:
+        return
+    transactional = bool(names & {"transactional_db", "live_server"}) or (
+        marker and marker.kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from generations.models import Price, Style
 
-        request.getfixturevalue("db") if "transactional_db" not in request.fixturenames else None
-        catalogue.install(Price, Style)
+    catalogue.install(Price, Style)
 
 
 @pytest.fixture
@@ -131,7 +149,7 @@ class Cluster:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:

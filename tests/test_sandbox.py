@@ -289,10 +289,10 @@ def test_submit_echoes_references_and_given_values(sandbox):
     assert len(data["jobs"]) == 4
 
 
-def test_a_float_batch_size_that_validation_accepts_still_gives_four_jobs(sandbox):
-    data = submit(sandbox, body(batch_size=4.0)).json()
-    assert len(data["jobs"]) == 4
-    assert data["input_params"]["batch_size"] == 4
+def test_it_refuses_a_fractional_looking_batch_size(sandbox):
+    response = submit(sandbox, body(batch_size=4.0))
+    assert response.status_code == 400
+    assert "batch_size" in response.json()["error"]
 
 
 # Lifecycle and images

@@ -287,7 +287,10 @@ def retry_after(response: requests.Response, message: str = "") -> float | None:
         try:
             return max(0.0, float(header))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(header) if header else None
+            try:
+                parsed = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError):  # neither seconds nor a date: ignore it
+                parsed = None
             if parsed is not None:
                 return max(0.0, parsed.timestamp() - time.time())
     match = _RETRY_IN_RE.search(message)
@@ -368,8 +371,14 @@ class SoulClient:
     def _request(self, method: str, path: str, *, json: Any = None, extra_headers=None) -> Any:
         url = self.base_url + path
         try:
+            # No redirects: requests would forward the key header to whatever host they name.
             response = self.session.request(
-                method, url, json=json, headers=self._headers(extra_headers), timeout=self.timeout
+                method,
+                url,
+                json=json,
+                headers=self._headers(extra_headers),
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.ReadTimeout as exc:
             raise NoResponse(f"The gateway did not answer within {self.timeout[1]:g} s.") from exc
@@ -377,6 +386,9 @@ class SoulClient:
             if _sent(exc):
                 raise NoResponse("The connection to the gateway dropped before it answered.") from exc
             raise GatewayUnreachable(f"The gateway at {self.base_url} could not be reached.") from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The answer began and broke off: the request reached the gateway.
+            raise NoResponse("The gateway's answer broke off before it was complete.") from exc
         except requests.RequestException as exc:
             raise GatewayUnreachable(f"The request to the gateway failed: {type(exc).__name__}.") from exc
         if response.status_code >= 400:
@@ -428,6 +440,8 @@ class SoulClient:
             raise NoResponse("The result download timed out.") from exc
         except requests.ConnectionError as exc:
             raise GatewayUnreachable("The result could not be downloaded: connection failed.") from exc
+        except requests.RequestException as exc:  # e.g. the body broke off part way
+            raise NoResponse(f"The result download failed: {type(exc).__name__}.") from exc
 
 
 _client: SoulClient | None = None

@@ -158,8 +158,7 @@ def _input_params(body: dict, seed: int) -> dict:
 
 
 def _batch_size(body: dict) -> int:
-    # params.validate accepts 4.0 as well as 4 (4.0 == 4); jobs are counted in whole numbers.
-    return int(body.get("batch_size") or params.DEFAULT_BATCH_SIZE)
+    return body.get("batch_size") or params.DEFAULT_BATCH_SIZE
 
 
 @dataclass

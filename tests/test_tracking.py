@@ -1,0 +1,216 @@
+"""Sending and tracking job sets in-process against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from generations import services, tracking
+from generations.models import JobSet
+from generations.soul import client as soul_client
+from generations.soul.sandbox import SandboxConfig, SandboxServer
+from tests.factories import make_job_set
+from tests.servers import SilentServer, closed_port_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = JobSet.Status
+
+
+def run_tracker_until_idle(seconds: float = 20.0) -> None:
+    tracking.run(max_seconds=seconds)
+
+
+def test_it_sends_tracks_and_stores_a_batch_of_four(alice, sandbox_stats, media_root):
+    job_set = make_job_set(alice, batch_size=4, seed=42)
+    before = sandbox_stats()["submits_accepted"]
+
+    run_tracker_until_idle()
+
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED, job_set.status_reason
+    assert job_set.charge == JobSet.Charge.CHARGED
+    assert str(job_set.price) == "0.19"
+    assert job_set.upstream_id and job_set.input_params["seed"] == 42
+    stats = sandbox_stats()
+    assert stats["submits_accepted"] == before + 1
+    assert stats["by_idempotency_key"][str(job_set.idempotency_key)] == 1
+    jobs = list(job_set.jobs.all())
+    assert [job.index for job in jobs] == [0, 1, 2, 3]
+    for job in jobs:
+        assert job.status == "completed" and job.downloaded_at
+        with Image.open(media_root / job.image.name) as image:
+            assert image.size == (1536, 2048)
+        with Image.open(media_root / job.preview.name) as preview:
+            assert max(preview.size) < 1536
+        assert job.raw_url.startswith("http://127.0.0.1")  # the upstream URL is kept
+
+
+def test_it_polls_until_every_job_is_terminal_and_stops_when_nothing_is_pending(alice, sandbox_stats):
+    job_set = make_job_set(alice)
+    run_tracker_until_idle()
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED
+    polls = sandbox_stats()["polls"]
+
+    # Nothing pending: the tracker makes no upstream request at all.
+    assert tracking.run(max_seconds=2) == "sent 0, polled 0"
+    assert sandbox_stats()["polls"] == polls
+
+
+@pytest.mark.parametrize(
+    ("prompt", "status", "charge"),
+    [
+        ("a nsfw test", Status.NSFW, JobSet.Charge.RELEASED),
+        ("this should fail please", Status.FAILED, JobSet.Charge.RELEASED),
+    ],
+)
+def test_it_ends_blocked_and_failed_generations_with_a_reason_and_no_charge(alice, prompt, status, charge):
+    job_set = make_job_set(alice, prompt=prompt, batch_size=4)
+    run_tracker_until_idle()
+    job_set.refresh_from_db()
+    assert job_set.status == status
+    assert job_set.charge == charge
+    assert "Nothing was charged" in job_set.status_reason
+
+
+def test_a_partly_finished_batch_is_completed_charged_and_says_what_failed(alice):
+    job_set = make_job_set(alice, prompt="partial success", batch_size=4)
+    run_tracker_until_idle()
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED
+    assert job_set.charge == JobSet.Charge.CHARGED
+    assert "2 of 4 images finished" in job_set.status_reason
+    assert sorted(job_set.jobs.values_list("status", flat=True)) == [
+        "completed",
+        "completed",
+        "failed",
+        "failed",
+    ]
+
+
+def test_an_unreachable_gateway_keeps_the_job_set_waiting_with_a_reason(alice, settings):
+    settings.SOUL_API_BASE_URL = closed_port_url()
+    soul_client.reset_client()
+    job_set = make_job_set(alice)
+
+    assert services.send_waiting("test") == 1
+
+    job_set.refresh_from_db()
+    assert job_set.status == Status.WAITING
+    assert "could not be reached" in job_set.status_reason
+    assert "Trying again" in job_set.status_reason
+    assert job_set.due_at > timezone.now()
+    assert job_set.send_attempts == 1 and job_set.upstream_id is None
+
+
+def test_a_waiting_job_set_is_sent_once_the_gateway_is_back(alice, settings, sandbox):
+    settings.SOUL_API_BASE_URL = closed_port_url()
+    soul_client.reset_client()
+    job_set = make_job_set(alice)
+    services.send_waiting("test")
+
+    settings.SOUL_API_BASE_URL = sandbox.url
+    soul_client.reset_client()
+    JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
+    run_tracker_until_idle()
+
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED
+    assert job_set.send_attempts == 2
+
+
+def test_a_submit_that_times_out_after_sending_is_unconfirmed_and_never_resent(alice, settings):
+    silent = SilentServer()
+    settings.SOUL_API_BASE_URL = silent.url
+    settings.SOUL_READ_TIMEOUT = 0.5
+    soul_client.reset_client()
+    try:
+        job_set = make_job_set(alice)
+        services.send_waiting("test")
+        job_set.refresh_from_db()
+        assert job_set.status == Status.UNCONFIRMED
+        assert "may have accepted" in job_set.status_reason
+        assert job_set.charge == JobSet.Charge.RESERVED  # it may well have been charged
+
+        services.send_waiting("test")
+        assert silent.requests == 1
+    finally:
+        silent.stop()
+
+
+def test_a_refused_key_fails_the_job_set_with_the_gateways_words(alice, settings):
+    strict = SandboxServer(SandboxConfig(api_key="the-right-key")).start()
+    settings.SOUL_API_BASE_URL = strict.url
+    soul_client.reset_client()
+    try:
+        job_set = make_job_set(alice)
+        services.send_waiting("test")
+    finally:
+        strict.stop()
+    job_set.refresh_from_db()
+    assert job_set.status == Status.FAILED
+    assert "subscription key" in job_set.status_reason
+    assert "Invalid or missing authentication" in job_set.status_reason
+    assert job_set.charge == JobSet.Charge.RELEASED
+
+
+def test_it_never_has_more_job_sets_in_flight_than_the_cap(alice, settings):
+    settings.SOUL_MAX_IN_FLIGHT = 2
+    job_sets = [make_job_set(alice, prompt=f"picture {n}") for n in range(5)]
+
+    assert services.send_waiting("test") == 2
+
+    statuses = [JobSet.objects.get(pk=js.pk).status for js in job_sets]
+    assert statuses[:2] == [Status.SUBMITTED, Status.SUBMITTED]  # oldest first
+    assert statuses[2:] == [Status.WAITING] * 3
+    from generations.selectors import queue_positions
+
+    waiting = list(JobSet.objects.filter(status=Status.WAITING))
+    assert sorted(queue_positions(waiting).values()) == [1, 2, 3]
+
+
+def test_two_workers_never_claim_the_same_job_set_and_expired_claims_are_taken_over(alice):
+    job_sets = [make_job_set(alice, prompt=f"p{n}") for n in range(4)]
+    JobSet.objects.filter(pk__in=[js.pk for js in job_sets]).update(
+        status=Status.SUBMITTED, due_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    first = services.claim_due("worker-a", 3)
+    second = services.claim_due("worker-b", 3)
+    assert len(first) == 3 and len(second) == 1
+    assert not set(first) & set(second)
+
+    # worker-a dies: once its claims expire, worker-b takes them over.
+    JobSet.objects.filter(pk__in=first).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert sorted(services.claim_due("worker-b", 10)) == sorted(first)
+
+
+def test_a_send_interrupted_by_a_crash_becomes_unconfirmed(alice):
+    job_set = make_job_set(alice)
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=Status.SENDING, claimed_by="dead", claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert services.recover_abandoned_sends() == 1
+    job_set.refresh_from_db()
+    assert job_set.status == Status.UNCONFIRMED
+    assert "cannot tell" in job_set.status_reason
+
+
+def test_a_job_set_the_gateway_never_finishes_expires_with_a_reason(alice, settings):
+    job_set = make_job_set(alice)
+    services.send_waiting("test")
+    settings.SOUL_POLL_GIVE_UP = 60
+    JobSet.objects.filter(pk=job_set.pk).update(
+        sent_at=timezone.now() - timedelta(seconds=61), due_at=timezone.now(), status=Status.SUBMITTED
+    )
+    JobSet.objects.filter(pk=job_set.pk).update(
+        claimed_by="w", claimed_until=timezone.now() + timedelta(seconds=60)
+    )
+    # The jobs are not terminal yet as far as we know (we never polled).
+    services.track(job_set.pk, "w")
+    job_set.refresh_from_db()
+    assert job_set.status == Status.EXPIRED
+    assert "did not finish it" in job_set.status_reason
