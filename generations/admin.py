@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Job, JobSet, Lease, Price, Style
+from . import gateway, services
+from .models import Attempt, GatewayState, Job, JobSet, Lease, Price, Style
 
 
 @admin.register(Style)
@@ -51,8 +52,25 @@ class JobInline(admin.TabularInline):
         )
 
 
+class AttemptInline(admin.TabularInline):
+    model = Attempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "status_code", "ok", "asked", "answer", "duration_ms"]
+    readonly_fields = fields
+    verbose_name_plural = "Attempt history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _who(request) -> str:
+    return f"admin {request.user.get_username()}"
+
+
 @admin.register(JobSet)
 class JobSetAdmin(admin.ModelAdmin):
+    actions = ["poll_now", "retry_download", "mark_failed", "settle_charged", "settle_not_charged"]
     list_display = [
         "id",
         "short_prompt",
@@ -79,7 +97,7 @@ class JobSetAdmin(admin.ModelAdmin):
     search_fields = ["prompt", "upstream_id", "=id"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
-    inlines = [JobInline]
+    inlines = [JobInline, AttemptInline]
     readonly_fields = [
         "user",
         "upstream_id",
@@ -154,6 +172,69 @@ class JobSetAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def _report(self, request, done: int, total: int, what: str) -> None:
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, f"{what}: {done} of {total} selected job sets.", level)
+
+    @admin.action(description="Poll now (in flight only)")
+    def poll_now(self, request, queryset):
+        self._report(request, sum(services.poll_now(js) for js in queryset), queryset.count(), "Polling now")
+
+    @admin.action(description="Retry failed downloads")
+    def retry_download(self, request, queryset):
+        done = sum(bool(services.retry_downloads(js)) for js in queryset)
+        self._report(request, done, queryset.count(), "Downloading again")
+
+    @admin.action(description="Mark failed (pending or unconfirmed only)")
+    def mark_failed(self, request, queryset):
+        done = sum(services.mark_failed(js, _who(request)) for js in queryset)
+        self._report(request, done, queryset.count(), "Marked failed")
+
+    @admin.action(description="Settle unconfirmed: it went through (charged)")
+    def settle_charged(self, request, queryset):
+        done = sum(services.settle_unconfirmed(js, True, _who(request)) for js in queryset)
+        self._report(request, done, queryset.count(), "Settled as charged")
+
+    @admin.action(description="Settle unconfirmed: it did not go through (not charged)")
+    def settle_not_charged(self, request, queryset):
+        done = sum(services.settle_unconfirmed(js, False, _who(request)) for js in queryset)
+        self._report(request, done, queryset.count(), "Settled as not charged")
+
+
+@admin.register(GatewayState)
+class GatewayStateAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "paused_status",
+        "paused_reason",
+        "paused_at",
+        "last_probe_at",
+        "concurrency_limit",
+        "concurrency_limit_until",
+    ]
+    readonly_fields = [
+        "paused",
+        "paused_status",
+        "paused_reason",
+        "paused_at",
+        "last_probe_at",
+        "concurrency_limit",
+        "concurrency_limit_until",
+    ]
+    actions = ["resume_sending"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Resume sending (after fixing the key or the subscription)")
+    def resume_sending(self, request, queryset):
+        gateway.resume()
+        services.enqueue_send()
+        self.message_user(request, "Sending resumed; waiting job sets go out now.", messages.SUCCESS)
 
 
 @admin.register(Job)

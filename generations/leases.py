@@ -43,3 +43,13 @@ def release(name: str, holder: str) -> None:
 
 def is_held(name: str) -> bool:
     return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exclude(holder="").exists()
+
+
+def seconds_left(name: str) -> float | None:
+    """Seconds until the lease expires; None when nobody holds it."""
+    expires_at = (
+        Lease.objects.filter(name=name).exclude(holder="").values_list("expires_at", flat=True).first()
+    )
+    if expires_at is None:
+        return None
+    return (expires_at - timezone.now()).total_seconds()

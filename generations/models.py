@@ -133,6 +133,11 @@ class JobSet(models.Model):
     polls = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0, help_text="Failed polls in a row.")
 
+    # Webhooks (only when SOUL_PUBLIC_URL is set): the callback URL carries the
+    # token; the secret signs the callback (Standard Webhooks).
+    webhook_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    webhook_secret = models.CharField(max_length=100, blank=True, editable=False)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -146,6 +151,11 @@ class JobSet(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in self.PENDING
+
+    @property
+    def has_failed_download(self) -> bool:
+        """A finished image the gateway made that we could not store (uses prefetched jobs)."""
+        return any(job.needs_download and job.download_error for job in self.jobs.all())
 
     def payload(self) -> dict:
         """The exact JSON body to send upstream (quality and batch size always explicit)."""
@@ -211,6 +221,61 @@ class Job(models.Model):
     @property
     def needs_download(self) -> bool:
         return self.status == "completed" and not self.image and bool(self.raw_url)
+
+
+class Attempt(models.Model):
+    """One exchange with the gateway about a job set: what was asked, what came back.
+
+    Every submit, every failed request and every poll that changed something is
+    kept, so an admin can see why a job set is where it is.
+    """
+
+    class Kind(models.TextChoices):
+        SUBMIT = "submit", "Submit"
+        POLL = "poll", "Poll"
+        DOWNLOAD = "download", "Download"
+        WEBHOOK = "webhook", "Webhook received"
+        ADMIN = "admin", "Admin action"
+
+    job_set = models.ForeignKey(JobSet, on_delete=models.CASCADE, related_name="attempts")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    asked = models.TextField(blank=True, help_text="What was asked (never the key).")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    ok = models.BooleanField(default=True)
+    answer = models.TextField(blank=True, help_text="What came back, or the upstream's message.")
+
+    class Meta:
+        ordering = ["job_set", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.status_code or ''} at {self.at:%H:%M:%S}"
+
+
+class GatewayState(models.Model):
+    """Site-wide facts about the gateway, one row: paused sending, a lowered concurrency."""
+
+    paused = models.BooleanField(default=False)
+    paused_reason = models.TextField(blank=True)
+    paused_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+    # After a 400 "concurrent requests" answer: how many the upstream seems to allow, until when.
+    concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
+    concurrency_limit_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "gateway state"
+        verbose_name_plural = "gateway state"
+
+    def __str__(self) -> str:
+        return "Sending paused" if self.paused else "Sending normally"
+
+    @classmethod
+    def get(cls) -> GatewayState:
+        state, _ = cls.objects.get_or_create(pk=1)
+        return state
 
 
 class Lease(models.Model):

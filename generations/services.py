@@ -1,24 +1,31 @@
 """Writes: create a job set, send it, track it, download its results, finish it.
 
 Each step is its own short transaction; no transaction is ever held open
-across an HTTP call. Views and tasks call these; nothing here renders.
+across an HTTP call. Views, admin actions and tasks call these; nothing here
+renders. What each gateway answer leads to follows the error table in
+SOUL_API.md.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import secrets
+import time
 from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import backoff, downloads, tracking
+from . import backoff, downloads, gateway, tracking
 from .charges import charge_for
-from .models import Job, JobSet, Lease, Price
+from .models import Attempt, Job, JobSet, Lease, Price
 from .soul import client as soul
 from .soul import params
 
@@ -28,8 +35,14 @@ Status = JobSet.Status
 SEND_SLOTS = "send-slots"
 MAX_POLL_404 = 5
 MAX_DOWNLOAD_ATTEMPTS = 5
-# How long a worker may hold a job set before another may take it over.
-CLAIM_SECONDS = 120
+# A poll claim is renewed by the tracker every tick, so it can be short: a
+# killed worker's job sets are taken over within this many seconds.
+CLAIM_SECONDS = 20
+
+
+def send_claim_seconds() -> float:
+    # A send is one request: it may take the whole timeout, plus a margin.
+    return settings.SOUL_CONNECT_TIMEOUT + settings.SOUL_READ_TIMEOUT + 30
 
 
 # --- Create -------------------------------------------------------------------
@@ -39,8 +52,15 @@ def create_job_set(user, fields: dict) -> JobSet:
     """Store a new job set as waiting and, once committed, ask a worker to send it."""
     with transaction.atomic():
         price = Price.current(fields["quality"], fields["batch_size"])
+        hooks = {}
+        if settings.SOUL_PUBLIC_URL:
+            hooks = {
+                "webhook_token": secrets.token_urlsafe(32),
+                # Standard Webhooks secret format: "whsec_" + base64 of the key bytes.
+                "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            }
         job_set = JobSet.objects.create(
-            user=user, price=price, status=Status.WAITING, due_at=timezone.now(), **fields
+            user=user, price=price, status=Status.WAITING, due_at=timezone.now(), **hooks, **fields
         )
         transaction.on_commit(enqueue_send)
     return job_set
@@ -48,6 +68,46 @@ def create_job_set(user, fields: dict) -> JobSet:
 
 def enqueue_send() -> None:
     async_task("generations.tasks.send_waiting", task_name="send waiting job sets")
+
+
+def build_payload(job_set: JobSet) -> dict:
+    """The request body: the person's parameters plus soulsite's own webhook fields."""
+    body = job_set.payload()
+    if job_set.webhook_token and settings.SOUL_PUBLIC_URL:
+        path = reverse("soul-webhook", args=[job_set.webhook_token])
+        body["webhook_url"] = settings.SOUL_PUBLIC_URL + path
+        body["webhook_secret"] = job_set.webhook_secret
+    return body
+
+
+# --- Attempt history --------------------------------------------------------------
+
+
+def _record(
+    job_set_id: int,
+    kind: str,
+    started: float,
+    asked: str,
+    *,
+    error: soul.SoulError | None = None,
+    status_code: int | None = None,
+    answer: str = "",
+) -> None:
+    Attempt.objects.create(
+        job_set_id=job_set_id,
+        kind=kind,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        asked=asked,
+        status_code=error.status if error else status_code,
+        ok=error is None,
+        answer=f"{type(error).__name__}: {error.message}" if error else answer,
+    )
+
+
+def _summary(result: soul.JobSetResult) -> str:
+    statuses = Counter(job.status or "?" for job in result.jobs)
+    jobs = ", ".join(f"{n} {status}" for status, n in statuses.items()) or result.status or "no jobs"
+    return f"job set {result.id}: {jobs}"
 
 
 # --- Send ---------------------------------------------------------------------
@@ -65,14 +125,21 @@ def send_waiting(worker: str, limit: int = 100) -> int:
     return sent
 
 
+def in_flight_count() -> int:
+    return JobSet.objects.filter(status__in=JobSet.IN_FLIGHT).count()
+
+
 def _claim_next_to_send(worker: str) -> JobSet | None:
+    if gateway.is_paused():
+        return None
     now = timezone.now()
+    cap = gateway.max_in_flight()
     with transaction.atomic():
         # One sender at a time decides who takes a slot: a row lock on
         # PostgreSQL; on SQLite the IMMEDIATE transaction already serialises.
         Lease.objects.get_or_create(name=SEND_SLOTS)
         Lease.objects.select_for_update().get(name=SEND_SLOTS)
-        if JobSet.objects.filter(status__in=JobSet.IN_FLIGHT).count() >= settings.SOUL_MAX_IN_FLIGHT:
+        if in_flight_count() >= cap:
             return None
         pk = (
             JobSet.objects.filter(status=Status.WAITING, due_at__lte=now)
@@ -87,53 +154,81 @@ def _claim_next_to_send(worker: str) -> JobSet | None:
             sent_at=now,
             send_attempts=F("send_attempts") + 1,
             claimed_by=worker,
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+            claimed_until=now + timedelta(seconds=send_claim_seconds()),
         )
     return JobSet.objects.get(pk=pk)
 
 
 def _send(job_set: JobSet) -> None:
+    payload = build_payload(job_set)
+    asked = "POST generateSoul " + json.dumps(
+        {k: v for k, v in payload.items() if k != "webhook_secret"}, default=str
+    )
+    started = time.monotonic()
     try:
-        result = soul.get_client().submit(job_set.payload(), str(job_set.idempotency_key))
-    except (soul.NoResponse, soul.ProtocolError) as exc:
+        result = soul.get_client().submit(payload, str(job_set.idempotency_key))
+    except soul.SoulError as exc:
+        _record(job_set.pk, Attempt.Kind.SUBMIT, started, asked, error=exc)
+        _after_send_error(job_set, exc)
+        return
+    # The upstream id first, alone: whatever fails next, we can still find the job set.
+    JobSet.objects.filter(pk=job_set.pk).update(upstream_id=result.id)
+    _record(job_set.pk, Attempt.Kind.SUBMIT, started, asked, status_code=200, answer=_summary(result))
+    _record_submitted(job_set.pk, result)
+
+
+def _after_send_error(job_set: JobSet, exc: soul.SoulError) -> None:
+    if isinstance(exc, (soul.NoResponse, soul.ProtocolError)):
         # It may have reached the gateway and been charged: never resend blindly.
         _end(
             job_set,
             Status.UNCONFIRMED,
             f"{exc.message} The gateway may have accepted (and charged) it, so soulsite will not send it "
-            "again by itself. If no images arrive, submit it again.",
+            "again by itself. If no images arrive, use “Submit again”.",
         )
-    except soul.SoulError as exc:
-        if exc.retryable:
-            _retry_send_later(job_set, exc)
-        else:
-            _end(job_set, Status.FAILED, _refusal(exc))
+    elif isinstance(exc, (soul.Unauthorized, soul.AccessDenied)):
+        gateway.pause(exc)
+        _end(job_set, Status.FAILED, _refusal(exc))
+    elif isinstance(exc, soul.ConcurrencyLimited):
+        gateway.note_concurrency_limit(in_flight_count() - 1)
+        _retry_send_later(job_set, exc, "The gateway is busy with other requests.")
+    elif isinstance(exc, soul.Unavailable):
+        _retry_send_later(job_set, exc, "Soul is unavailable for now.", base=30.0, cap=900.0)
+    elif exc.retryable:
+        _retry_send_later(job_set, exc, "")
     else:
-        # The upstream id first, alone: whatever fails next, we can still find the job set.
-        JobSet.objects.filter(pk=job_set.pk).update(upstream_id=result.id)
-        _record_submitted(job_set.pk, result)
+        _end(job_set, Status.FAILED, _refusal(exc))
 
 
 def _refusal(exc: soul.SoulError) -> str:
     if isinstance(exc, soul.Unauthorized):
         return (
-            f"The gateway refused soulsite's subscription key ({exc.message}). "
-            "An admin must fix SOUL_API_KEY."
+            f"The gateway refused soulsite's subscription key ({exc.message}). Sending is paused "
+            "until an admin fixes SOUL_API_KEY. Nothing was charged."
         )
     if isinstance(exc, soul.AccessDenied):
-        return f"The gateway refused the request: {exc.message}. The subscription may be out of credits."
-    return f"The gateway refused the request: {exc.message}"
+        return (
+            f"The gateway refused the request ({exc.message}): the subscription may be out of credits "
+            "or not allowed to use Soul. Sending is paused until an admin resumes it. Nothing was charged."
+        )
+    return f"The gateway refused the request: {exc.message}. Nothing was charged."
 
 
-def _retry_send_later(job_set: JobSet, exc: soul.SoulError) -> None:
+def _retry_send_later(
+    job_set: JobSet, exc: soul.SoulError, why: str, base: float = 2.0, cap: float = 300.0
+) -> None:
     now = timezone.now()
     if now - job_set.created_at > timedelta(seconds=settings.SOUL_POLL_GIVE_UP):
-        _end(job_set, Status.FAILED, f"Gave up sending after {job_set.send_attempts} attempts: {exc.message}")
+        _end(
+            job_set,
+            Status.FAILED,
+            f"Gave up sending after {job_set.send_attempts} attempts: {exc.message}. Nothing was charged.",
+        )
         return
-    wait = backoff.delay(job_set.send_attempts, retry_after=exc.retry_after)
+    wait = backoff.delay(job_set.send_attempts, base=base, cap=cap, retry_after=exc.retry_after)
     due = now + timedelta(seconds=wait)
     reason = (
-        f"{exc.message} Nothing was charged. Trying again at "
+        f"{why + ' ' if why else ''}{exc.message} Nothing was charged. Trying again at "
         f"{timezone.localtime(due):%H:%M:%S} (attempt {job_set.send_attempts + 1})."
     )
     JobSet.objects.filter(pk=job_set.pk, status=Status.SENDING).update(
@@ -172,9 +267,13 @@ def track(pk: int, worker: str) -> None:
     if not jobs or any(not job.is_terminal for job in jobs):
         if now - (job_set.sent_at or job_set.created_at) > timedelta(seconds=settings.SOUL_POLL_GIVE_UP):
             hours = settings.SOUL_POLL_GIVE_UP / 3600
-            _end(job_set, Status.EXPIRED, f"The gateway did not finish it within {hours:g} hours.")
+            _end(
+                job_set,
+                Status.EXPIRED,
+                f"The gateway did not finish it within {hours:g} hours, so soulsite stopped checking.",
+            )
             return
-        if not _poll(job_set):
+        if not _poll(job_set, jobs):
             return
         jobs = list(job_set.jobs.all())
 
@@ -182,34 +281,31 @@ def track(pk: int, worker: str) -> None:
         if job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
             _download(job)
 
-    if all(job.is_terminal for job in jobs) and not any(
-        job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS for job in jobs
-    ):
+    if _settled(jobs):
         _finish(job_set.pk)
     else:
         _schedule_next(job_set.pk, jobs)
 
 
-def _poll(job_set: JobSet) -> bool:
+def _settled(jobs: list[Job]) -> bool:
+    """Every job terminal, and every finished image stored (or given up on)."""
+    return all(job.is_terminal for job in jobs) and not any(
+        job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS for job in jobs
+    )
+
+
+def _poll(job_set: JobSet, jobs: list[Job]) -> bool:
     """Ask the gateway; False when the poll failed (and the next one is scheduled)."""
-    now = timezone.now()
+    started = time.monotonic()
+    asked = f"POST getGenerationResults {job_set.upstream_id}"
     try:
         result = soul.get_client().poll(job_set.upstream_id)
     except soul.SoulError as exc:
-        errors = job_set.poll_errors + 1
-        if isinstance(exc, soul.NotFound) and errors >= MAX_POLL_404:
-            _end(job_set, Status.FAILED, f"The gateway no longer knows this job set ({exc.message}).")
-            return False
-        wait = backoff.delay(errors, base=1.0, cap=120.0, retry_after=exc.retry_after)
-        JobSet.objects.filter(pk=job_set.pk).update(
-            polls=F("polls") + 1,
-            poll_errors=errors,
-            status_reason=f"Checking on it failed ({exc.message}); trying again shortly.",
-            due_at=now + timedelta(seconds=wait),
-            claimed_by="",
-            claimed_until=None,
-        )
+        _record(job_set.pk, Attempt.Kind.POLL, started, asked, error=exc)
+        _after_poll_error(job_set, exc)
         return False
+    before = {job.upstream_id: job.status for job in jobs}
+    now = timezone.now()
     with transaction.atomic():
         locked = JobSet.objects.select_for_update().get(pk=job_set.pk)
         _merge_jobs(locked, result, now)
@@ -220,7 +316,37 @@ def _poll(job_set: JobSet) -> bool:
         locked.status_reason = ""
         locked.status = _pending_status(locked)
         locked.save()
+    if {job.id: job.status for job in result.jobs} != before:
+        _record(job_set.pk, Attempt.Kind.POLL, started, asked, status_code=200, answer=_summary(result))
     return True
+
+
+def _after_poll_error(job_set: JobSet, exc: soul.SoulError) -> None:
+    errors = job_set.poll_errors + 1
+    if isinstance(exc, soul.NotFound) and errors >= MAX_POLL_404:
+        _end(
+            job_set,
+            Status.FAILED,
+            f"The gateway answered “{exc.message}” {errors} times in a row: it no longer knows this job set.",
+        )
+        return
+    if isinstance(exc, (soul.Unauthorized, soul.AccessDenied)):
+        # The job set is paid for and may well finish: keep it, check again slowly.
+        gateway.pause(exc)
+        wait = backoff.delay(errors, base=30.0, cap=600.0)
+        reason = f"The gateway refused soulsite's key while checking on it ({exc.message}); will keep trying."
+    else:
+        base, cap = (30.0, 900.0) if isinstance(exc, soul.Unavailable) else (1.0, 120.0)
+        wait = backoff.delay(errors, base=base, cap=cap, retry_after=exc.retry_after)
+        reason = f"Checking on it failed ({exc.message}); trying again shortly."
+    JobSet.objects.filter(pk=job_set.pk).update(
+        polls=F("polls") + 1,
+        poll_errors=errors,
+        status_reason=reason,
+        due_at=timezone.now() + timedelta(seconds=wait),
+        claimed_by="",
+        claimed_until=None,
+    )
 
 
 def _merge_jobs(job_set: JobSet, result: soul.JobSetResult, now) -> None:
@@ -253,12 +379,15 @@ def _pending_status(job_set: JobSet) -> str:
 def _download(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(download_attempts=F("download_attempts") + 1)
     job.download_attempts += 1
+    started = time.monotonic()
+    asked = f"GET {job.raw_url}" + (f" and {job.min_url}" if job.min_url else "")
     try:
         raw = downloads.fetch(job, job.raw_url, "raw")
         preview = downloads.fetch(job, job.min_url, "min") if job.min_url else None
     except soul.SoulError as exc:
         job.download_error = exc.message
         Job.objects.filter(pk=job.pk).update(download_error=exc.message)
+        _record(job.job_set_id, Attempt.Kind.DOWNLOAD, started, asked, error=exc)
         log.warning("job %s: download attempt %s failed: %s", job.pk, job.download_attempts, exc.message)
         return
     job.image, job.width, job.height = raw.name, raw.width, raw.height
@@ -266,6 +395,14 @@ def _download(job: Job) -> None:
     job.downloaded_at = timezone.now()
     job.download_error = ""
     job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
+    _record(
+        job.job_set_id,
+        Attempt.Kind.DOWNLOAD,
+        started,
+        asked,
+        status_code=200,
+        answer=f"image {job.index + 1}: {raw.width}×{raw.height} stored",
+    )
 
 
 def _schedule_next(pk: int, jobs: list[Job]) -> None:
@@ -311,9 +448,8 @@ def _outcome(jobs: list[Job]) -> tuple[str, str]:
             notes.append(f"{completed} of {total} images finished ({others}).")
         lost = [job for job in jobs if job.needs_download]
         if lost:
-            notes.append(
-                f"{len(lost)} image(s) could not be downloaded: {lost[0].download_error or 'unknown error'}"
-            )
+            why = lost[0].download_error or "unknown error"
+            notes.append(f"{len(lost)} image(s) could not be downloaded ({why}); use “Retry download”.")
         return Status.COMPLETED, " ".join(notes)
     if counts["nsfw"] == total:
         return Status.NSFW, "The gateway blocked the result as NSFW. Nothing was charged."
@@ -338,18 +474,110 @@ def _end(job_set: JobSet, status: str, reason: str) -> None:
     log.info("job set %s ended %s: %s", job_set.pk, status, reason)
 
 
-# --- Recovery ---------------------------------------------------------------------
+# --- What people and admins can do --------------------------------------------------
+
+
+def cancel_waiting(job_set: JobSet) -> bool:
+    """Cancel a job set still waiting here (never sent, so never charged). False if too late."""
+    done = JobSet.objects.filter(pk=job_set.pk, status=Status.WAITING).update(
+        status=Status.CANCELED,
+        status_reason="Canceled before it was sent. Nothing was charged.",
+        charge=JobSet.Charge.RELEASED,
+        finished_at=timezone.now(),
+        due_at=None,
+    )
+    return bool(done)
+
+
+def submit_again(job_set: JobSet, user) -> JobSet:
+    """A new job set with the same parameters (and a new idempotency key)."""
+    fields = {
+        name: getattr(job_set, name)
+        for name in (
+            "prompt",
+            "width_and_height",
+            "quality",
+            "batch_size",
+            "seed",
+            "enhance_prompt",
+            "style",
+            "style_strength",
+            "custom_reference_id",
+            "custom_reference_strength",
+            "image_reference_image_url",
+        )
+    }
+    return create_job_set(user, fields)
+
+
+def retry_downloads(job_set: JobSet) -> int:
+    """Try the failed downloads of a finished job set again (the tracker picks it up)."""
+    pending = job_set.jobs.filter(status="completed", image="").exclude(raw_url="")
+    count = pending.update(download_attempts=0, download_error="")
+    if count:
+        JobSet.objects.filter(pk=job_set.pk).update(
+            status=Status.IN_PROGRESS,
+            status_reason="Downloading the images again.",
+            due_at=timezone.now(),
+            finished_at=None,
+        )
+        tracking.wake()
+    return count
+
+
+def poll_now(job_set: JobSet) -> bool:
+    done = JobSet.objects.filter(pk=job_set.pk, status__in=(Status.SUBMITTED, Status.IN_PROGRESS)).update(
+        due_at=timezone.now()
+    )
+    if done:
+        tracking.wake()
+    return bool(done)
+
+
+def mark_failed(job_set: JobSet, who: str) -> bool:
+    if job_set.status not in JobSet.PENDING and job_set.status != Status.UNCONFIRMED:
+        return False
+    _end(job_set, Status.FAILED, f"Marked failed by {who}.")
+    Attempt.objects.create(job_set=job_set, kind=Attempt.Kind.ADMIN, asked=f"mark failed ({who})")
+    return True
+
+
+def settle_unconfirmed(job_set: JobSet, charged: bool, who: str) -> bool:
+    """A person has checked with the gateway whether an unconfirmed submit went through."""
+    charge = JobSet.Charge.CHARGED if charged else JobSet.Charge.RELEASED
+    verdict = "it was charged" if charged else "it was not charged"
+    done = JobSet.objects.filter(
+        pk=job_set.pk, status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED
+    ).update(charge=charge, status_reason=f"{job_set.status_reason} Settled by {who}: {verdict}.")
+    if done:
+        Attempt.objects.create(
+            job_set=job_set, kind=Attempt.Kind.ADMIN, asked=f"settle unconfirmed ({who})", answer=verdict
+        )
+    return bool(done)
+
+
+def webhook_hint(token: str) -> JobSet | None:
+    """A callback arrived for this token: poll that job set now. The poll stays the truth."""
+    job_set = JobSet.objects.filter(webhook_token=token).first()
+    if job_set is None:
+        return None
+    JobSet.objects.filter(
+        pk=job_set.pk, status__in=(Status.SUBMITTED, Status.IN_PROGRESS), due_at__gt=timezone.now()
+    ).update(due_at=timezone.now())
+    return job_set
+
+
+# --- Recovery and claims -------------------------------------------------------------
 
 
 def recover_abandoned_sends() -> int:
     """Job sets a killed worker left mid-send: their fate upstream is unknown."""
     now = timezone.now()
-    stale = JobSet.objects.filter(status=Status.SENDING, claimed_until__lt=now)
     count = 0
-    for job_set in stale:
+    for job_set in JobSet.objects.filter(status=Status.SENDING, claimed_until__lt=now):
         if job_set.upstream_id:
             # The answer arrived before the crash: carry on tracking it.
-            JobSet.objects.filter(pk=job_set.pk).update(
+            JobSet.objects.filter(pk=job_set.pk, status=Status.SENDING).update(
                 status=Status.SUBMITTED, due_at=now, claimed_by="", claimed_until=None
             )
         else:
@@ -357,7 +585,7 @@ def recover_abandoned_sends() -> int:
                 job_set,
                 Status.UNCONFIRMED,
                 "The worker stopped while sending this to the gateway, so soulsite cannot tell whether it "
-                "was accepted (and charged). If no images arrive, submit it again.",
+                "was accepted (and charged). If no images arrive, use “Submit again”.",
             )
         count += 1
     return count
@@ -385,15 +613,19 @@ def claim_due(worker: str, limit: int, exclude: set[int] = frozenset()) -> list[
     return claimed
 
 
+def renew_claims(worker: str, pks: list[int]) -> None:
+    if pks:
+        until = timezone.now() + timedelta(seconds=CLAIM_SECONDS)
+        JobSet.objects.filter(pk__in=pks, claimed_by=worker, status__in=JobSet.IN_FLIGHT).update(
+            claimed_until=until
+        )
+
+
 def next_due_in(now=None) -> float | None:
     """Seconds until some job set needs a worker (0 if one is due), None if none is pending."""
     now = now or timezone.now()
-    due_at = (
-        JobSet.objects.filter(status__in=(Status.WAITING, Status.SUBMITTED, Status.IN_PROGRESS))
-        .order_by("due_at")
-        .values_list("due_at", flat=True)
-        .first()
-    )
+    pending = JobSet.objects.filter(status__in=(Status.WAITING, Status.SUBMITTED, Status.IN_PROGRESS))
+    due_at = pending.filter(due_at__isnull=False).order_by("due_at").values_list("due_at", flat=True).first()
     if due_at is None:
         return 0.0 if JobSet.objects.filter(status=Status.SENDING).exists() else None
     return max(0.0, (due_at - now).total_seconds())

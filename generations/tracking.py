@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 LEASE = "tracker"
 LOOP_SECONDS = 50.0  # well inside django-q2's task timeout
+# Renewed every tick: a killed tracker's lease runs out this soon after it dies.
+LEASE_SECONDS = 20.0
 IDLE_TICK = 0.25  # how often an idle loop looks for new work
 
 # Before any history exists: check often at first, then less often.
@@ -101,31 +103,41 @@ def next_poll_delay(job_set: JobSet, now) -> float:
 
 def run(max_seconds: float = LOOP_SECONDS) -> str:
     """Run the tracker loop if no other is running. Returns what it did, for the task log."""
-    from . import services
+    from . import gateway, services
 
     holder = worker_name()
-    lease_seconds = max_seconds + 60
-    if not leases.acquire(LEASE, holder, lease_seconds):
+    if not _take_lease(holder):
         return "another tracker is running"
     deadline = time.monotonic() + max_seconds
     running: dict[int, Future] = {}
+    sending: Future | None = None
     polled = sent = 0
     try:
-        with ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY, thread_name_prefix="soul-poll") as pool:
+        # One thread sends while the others poll: a slow submit never holds up tracking.
+        with ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY + 1, thread_name_prefix="soul-track") as pool:
             while time.monotonic() < deadline:
-                leases.renew(LEASE, holder, lease_seconds)
+                if not leases.renew(LEASE, holder, LEASE_SECONDS):
+                    log.warning("tracker %s lost its lease; stopping", holder)
+                    break
+                services.renew_claims(holder, list(running))
                 services.recover_abandoned_sends()
-                sent += services.send_waiting(holder)
+                if sending is None or sending.done():
+                    if sending is not None:
+                        sent += sending.result()
+                    gateway.probe_if_due()
+                    sending = pool.submit(_in_thread, services.send_waiting, holder)
                 for pk in [pk for pk, future in running.items() if future.done()]:
                     _log_failure(pk, running.pop(pk))
                 free = settings.SOUL_POLL_CONCURRENCY - len(running)
                 for pk in services.claim_due(holder, free, exclude=set(running)):
-                    running[pk] = pool.submit(_track_one, pk, holder)
+                    running[pk] = pool.submit(_in_thread, services.track, pk, holder)
                     polled += 1
                 wait = services.next_due_in()
-                if wait is None and not running:
+                if wait is None and not running and sending.done():
                     break  # nothing pending anywhere: stop, no idle polling
-                time.sleep(max(0.1, min(IDLE_TICK, wait if wait is not None else IDLE_TICK)))
+                time.sleep(max(0.2, min(IDLE_TICK, wait if wait is not None else IDLE_TICK)))
+            if sending is not None:
+                sent += sending.result()
             for pk, future in running.items():
                 future.result()
                 _log_failure(pk, future)
@@ -138,11 +150,23 @@ def run(max_seconds: float = LOOP_SECONDS) -> str:
     return f"sent {sent}, polled {polled}"
 
 
-def _track_one(pk: int, holder: str) -> None:
-    from . import services
+def _take_lease(holder: str) -> bool:
+    if leases.acquire(LEASE, holder, LEASE_SECONDS):
+        return True
+    # A live tracker renews its lease every tick, so it always has nearly
+    # LEASE_SECONDS left. Less than that means its holder died (a killed
+    # worker): wait for the lease to run out and take over, rather than
+    # leaving tracking stopped until the next Schedule tick.
+    left = leases.seconds_left(LEASE)
+    if left is None or left > LEASE_SECONDS - 5:
+        return False
+    time.sleep(max(0.0, left) + 0.2)
+    return leases.acquire(LEASE, holder, LEASE_SECONDS)
 
+
+def _in_thread(function, *args):
     try:
-        services.track(pk, holder)
+        return function(*args)
     finally:
         # Worker threads keep their own connection: close it so none leaks.
         connection.close()
@@ -155,9 +179,9 @@ def _log_failure(pk: int, future: Future) -> None:
     close_old_connections()
 
 
-def wake() -> None:
+def wake(force: bool = False) -> None:
     """Make sure a tracker loop is running (or about to)."""
-    if not leases.is_held(LEASE):
+    if force or not leases.is_held(LEASE):
         async_task("generations.tasks.track", task_name="track job sets")
 
 

@@ -73,6 +73,57 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+def _own_job_set(request: HttpRequest, pk: int) -> JobSet:
+    return get_object_or_404(selectors.visible_job_sets(request.user), pk=pk)
+
+
+def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
+    job_set = (
+        selectors.visible_job_sets(request.user)
+        .select_related("style")
+        .prefetch_related("jobs")
+        .get(pk=job_set.pk)
+    )
+    response = render(
+        request,
+        "generations/partials/card.html",
+        {"job_set": job_set, "positions": selectors.queue_positions([job_set])},
+    )
+    response["HX-Trigger"] = SPEND_CHANGED
+    return response
+
+
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job_set = _own_job_set(request, pk)
+    if not services.cancel_waiting(job_set):
+        messages.error(request, "It had already been sent, so it can no longer be canceled.")
+    if request.htmx:
+        return _card_response(request, job_set)
+    return redirect("gallery")
+
+
+@require_POST
+def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
+    original = _own_job_set(request, pk)
+    job_set = services.submit_again(original, request.user)
+    if not request.htmx:
+        return redirect("gallery")
+    context = {"job_set": job_set, "positions": selectors.queue_positions([job_set])}
+    response = render(request, "generations/gallery.html#new-card", context)
+    response["HX-Trigger"] = SPEND_CHANGED
+    return response
+
+
+@require_POST
+def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
+    job_set = _own_job_set(request, pk)
+    services.retry_downloads(job_set)
+    if request.htmx:
+        return _card_response(request, job_set)
+    return redirect("gallery")
+
+
 @require_GET
 def spend_chip(request: HttpRequest) -> HttpResponse:
     return render(

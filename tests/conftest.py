@@ -133,7 +133,7 @@ class Cluster:
     def start(self) -> Cluster:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            [sys.executable, str(ROOT / "manage.py"), "soul_cluster"],
             env=self.env(),
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         programs = []
         if settings.SOUL_SANDBOX:
             programs.append(("sandbox", manage + ["soul_sandbox", "--port", str(settings.SOUL_SANDBOX_PORT)]))
-        programs.append(("cluster", manage + ["qcluster"]))
+        programs.append(("cluster", manage + ["soul_cluster"]))
         programs.append(("web", manage + ["runserver", f"{host}:{port}", "--noreload", "--skip-checks"]))
 
         if _port_in_use(host, port):
