@@ -10,17 +10,36 @@ Behaviour worth knowing when testing against it:
   ``complete_seconds`` after the submit (a float, or ``"2-10"`` for a uniformly random
   duration per job set). Statuses are computed from the wall clock on each poll.
 - The prompt picks the outcome: the word ``nsfw`` makes every job ``nsfw``, ``fail``
-  makes every job ``failed``, and ``partial`` in a batch of 4 fails jobs 2 and 4.
+  makes every job ``failed``, ``partial`` in a batch of 4 fails jobs 2 and 4, and
+  ``forever`` keeps every job ``in_progress`` for ever.
 - Result images (``/results/<job id>/raw.png`` and ``min.png``) and style previews
   are served without a key, like a CDN.
-- ``GET /_sandbox/stats`` and ``POST /_sandbox/reset`` exist for tests and benchmarks.
+- ``GET /_sandbox/stats``, ``POST /_sandbox/reset`` and ``GET``/``POST /_sandbox/faults``
+  exist for tests and benchmarks (no key needed).
+
+Faults (all off by default; see :class:`SandboxConfig`) apply to submit and poll
+requests only, checked in this order: the key (401), then one random draw picks
+500 / 429 / 503 (cumulative rates, nothing processed), then validation (400), then
+the concurrency cap (400, Higgsfield's wording), then the request is processed, and
+a second draw may delay the answer (``slow``) or close the connection without one
+(``drop``). Every injected fault is counted in ``stats()["faults"]``.
+
+When a submit carries ``webhook_url`` and ``webhook_secret``, the job set in the poll
+shape is POSTed there once every job is terminal, signed the Standard Webhooks way
+(``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256>``).
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
+import heapq
 import hmac
+import http.client
 import ipaddress
 import json
+import math
 import random
 import re
 import socketserver
@@ -33,7 +52,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from urllib.parse import urlsplit
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from . import params, render
 
@@ -43,6 +63,7 @@ POLL_PATH = "/ai-model-api-polling/getGenerationResults"
 STYLES_PATH = "/ai-model-api-polling/getTextToImageGetSoulStyles"
 STATS_PATH = "/_sandbox/stats"
 RESET_PATH = "/_sandbox/reset"
+FAULTS_PATH = "/_sandbox/faults"
 MAX_BODY_BYTES = 1 << 20
 COUNTERS = (
     "submits_accepted",
@@ -51,7 +72,38 @@ COUNTERS = (
     "polls",
     "styles_requests",
     "requests_total",
+    "webhooks_sent",
+    "webhooks_failed",
 )
+FAULT_KINDS = ("500", "429", "503", "slow", "drop", "concurrency", "poll_404")
+
+# The settings GET/POST /_sandbox/faults shows and changes at run time.
+FAULT_FIELDS = (
+    "error_rate",
+    "rate_limit_rate",
+    "retry_after",
+    "unavailable_rate",
+    "max_in_flight",
+    "slow_rate",
+    "slow_seconds",
+    "drop_rate",
+    "never_finish_rate",
+    "poll_not_found_first",
+    "fault_seed",
+)
+WEBHOOK_FIELDS = ("webhook_duplicates", "webhook_reorder", "webhook_delay", "webhook_target")
+TIMING_FIELDS = ("queue_seconds", "complete_seconds")
+RUNTIME_FIELDS = FAULT_FIELDS + WEBHOOK_FIELDS + TIMING_FIELDS
+
+ERROR_500 = "An unexpected error occurred, please try again later"
+ERROR_429 = "Rate limit exceeded, please retry later"
+ERROR_503 = "Model is temporarily unavailable"
+CONCURRENCY_DETAIL = "Maximum number of concurrent requests ({}) has been reached"
+
+# Webhook delivery: attempts per message, the first backoff (doubling), the socket timeout.
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_BACKOFF = 0.2
+WEBHOOK_TIMEOUT = 5.0
 
 # The public styles SOUL_API.md lists: (id, name, description).
 STYLES: tuple[tuple[str, str, str], ...] = (
@@ -73,10 +125,95 @@ _STYLE_NAMES = {style_id: name for style_id, name, _ in STYLES}
 _NSFW_RE = re.compile(r"\bnsfw\b", re.IGNORECASE)
 _FAIL_RE = re.compile(r"\bfail\b", re.IGNORECASE)
 _PARTIAL_RE = re.compile(r"\bpartial\b", re.IGNORECASE)
+_FOREVER_RE = re.compile(r"\bforever\b", re.IGNORECASE)
 _RESULT_RE = re.compile(r"^/results/([0-9a-f-]{36})/(raw|min)\.png$")
 _SWATCH_RE = re.compile(r"^/_sandbox/styles/([0-9a-f-]{36})\.png$")
 
 Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+# Validators for the configuration: each returns the value normalised or raises ValueError.
+
+
+def _number(name: str, value: object) -> float:
+    # JSON booleans decode to bool, which Python counts as int: refuse them.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _rate(name: str, value: object) -> float:
+    number = _number(name, value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be a fraction from 0 to 1, got {value!r}")
+    return number
+
+
+def _seconds(name: str, value: object) -> float:
+    number = _number(name, value)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return value
+
+
+def _optional_count(name: str, value: object) -> int | None:
+    return None if value is None else _count(name, value)
+
+
+def _seed(name: str, value: object) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{name} must be a whole number or null, got {value!r}")
+    return value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _target(name: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not params.is_uri(value):
+        raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _duration(name: str, value: object) -> str | float:
+    parse_seconds_range(value)  # type: ignore[arg-type]
+    return value  # type: ignore[return-value]
+
+
+_CHECKS: dict[str, Callable[[str, object], object]] = {
+    "queue_seconds": _seconds,
+    "complete_seconds": _duration,
+    "error_rate": _rate,
+    "rate_limit_rate": _rate,
+    "retry_after": _seconds,
+    "unavailable_rate": _rate,
+    "max_in_flight": _optional_count,
+    "slow_rate": _rate,
+    "slow_seconds": _seconds,
+    "drop_rate": _rate,
+    "never_finish_rate": _rate,
+    "poll_not_found_first": _count,
+    "fault_seed": _seed,
+    "webhook_duplicates": _count,
+    "webhook_reorder": _flag,
+    "webhook_delay": _seconds,
+    "webhook_target": _target,
+}
 
 
 @dataclass
@@ -88,15 +225,48 @@ class SandboxConfig:
     public_url: str | None = None  # base of result and preview URLs; default: the request's Host
     quiet: bool = True
 
+    # Faults on submit and poll requests (rates are fractions from 0 to 1). The three
+    # answered-without-processing rates share one draw, in this order: 500, 429, 503.
+    error_rate: float = 0.0  # 500, nothing processed
+    rate_limit_rate: float = 0.0  # 429 with Retry-After, nothing processed
+    retry_after: float = 1.0  # seconds, the 429's Retry-After header
+    unavailable_rate: float = 0.0  # 503, nothing processed
+    max_in_flight: int | None = None  # submits beyond this many unfinished job sets: 400 (Higgsfield's)
+    # Processed normally, then the answer is late (slow) or never comes (drop); one draw, drop first.
+    slow_rate: float = 0.0
+    slow_seconds: float = 5.0
+    drop_rate: float = 0.0
+    never_finish_rate: float = 0.0  # job sets that stay in_progress for ever (also: the word "forever")
+    poll_not_found_first: int = 0  # the first N polls of each job set answer 404
+    fault_seed: int | None = None  # seeds the fault draws, for a reproducible soak
+
+    # Webhook delivery (a submit with webhook_url and webhook_secret).
+    webhook_duplicates: int = 0  # send each message this many extra times
+    webhook_reorder: bool = False  # after the final message, also send a stale in_progress one
+    webhook_delay: float = 0.0  # seconds after the terminal instant
+    webhook_target: str | None = None  # deliver here instead of the submitted webhook_url
+
     def __post_init__(self) -> None:
-        # Fail at start-up rather than on the first submit.
-        if self.queue_seconds < 0:
-            raise ValueError("queue_seconds must not be negative")
-        parse_seconds_range(self.complete_seconds)
+        # Fail at start-up (or on a bad POST /_sandbox/faults) rather than on the first submit.
+        for name, check in _CHECKS.items():
+            setattr(self, name, check(name, getattr(self, name)))
 
     @property
     def complete_range(self) -> tuple[float, float]:
         return parse_seconds_range(self.complete_seconds)
+
+    def settings(self) -> dict:
+        """The settings that ``/_sandbox/faults`` shows and changes."""
+        return {name: getattr(self, name) for name in RUNTIME_FIELDS}
+
+    def changed_settings(self) -> dict:
+        """The fault and webhook settings that differ from their defaults (for a start-up line)."""
+        defaults = {item.name: item.default for item in dataclasses.fields(self)}
+        return {
+            name: getattr(self, name)
+            for name in FAULT_FIELDS + WEBHOOK_FIELDS
+            if getattr(self, name) != defaults[name]
+        }
 
 
 def parse_seconds_range(value: str | float) -> tuple[float, float]:
@@ -122,6 +292,11 @@ def outcomes_for(prompt: str, batch_size: int) -> list[str]:
     if _PARTIAL_RE.search(prompt) and batch_size == 4:
         return ["completed", "failed", "completed", "failed"]
     return ["completed"] * batch_size
+
+
+def never_finishes(prompt: str) -> bool:
+    """True when the prompt holds the word ``forever``: its job set stays in progress."""
+    return bool(_FOREVER_RE.search(prompt))
 
 
 def _iso_now() -> str:
@@ -167,76 +342,211 @@ class JobSet:
     created_at: str
     submitted_at: float
     in_progress_at: float
-    terminal_at: float
+    terminal_at: float  # math.inf for a job set that never finishes
     input_params: dict
     job_ids: list[str]
     outcomes: list[str]
     submit_response: dict = field(default_factory=dict)
+    base_url: str = ""  # where the webhook body's result URLs point
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    polls_seen: int = 0
 
     def status(self, index: int, now: float) -> str:
         if now >= self.terminal_at:
             return self.outcomes[index]
         return "in_progress" if now >= self.in_progress_at else "queued"
 
+    def view(self, now: float, base_url: str) -> dict:
+        """The job set as the poll endpoint (and a webhook) shows it at ``now``."""
+        jobs = []
+        for index, job_id in enumerate(self.job_ids):
+            status = self.status(index, now)
+            jobs.append(_job(job_id, status, _results(base_url, job_id) if status == "completed" else None))
+        return {
+            "id": self.id,
+            "type": JOB_SET_TYPE,
+            "created_at": self.created_at,
+            "jobs": jobs,
+            "input_params": self.input_params,
+        }
+
+
+@dataclass(frozen=True)
+class FaultRoll:
+    """What the fault draws chose for one submit or poll request."""
+
+    before: str | None = None  # "500", "429" or "503": answered without processing
+    after: str | None = None  # "slow" or "drop": processed, then answered late or not at all
+    never_finish: bool = False  # a submit's job set stays in progress
+
+
+class ConcurrencyLimitReached(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(CONCURRENCY_DETAIL.format(limit))
+        self.limit = limit
+
 
 class SandboxState:
-    """The job store and counters, shared by the server's threads (every access under ``lock``)."""
+    """The job store, counters and webhook timers, shared by the server's threads.
+
+    Every access to shared data is under ``lock``. ``stopping`` is set once the server
+    stops: slow answers stop waiting and pending webhooks are cancelled.
+    """
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.webhook_timers: dict[str, threading.Timer] = {}
+        self.generation = 0  # bumped by reset(), so a webhook already on its way is not counted
         self.reset()
 
     def reset(self) -> None:
+        """Forget every job set and counter and cancel pending webhooks; keep the configuration."""
         with self.lock:
             self.job_sets: dict[str, JobSet] = {}
             self.jobs: dict[str, tuple[JobSet, int]] = {}
             self.idempotency: dict[str, str] = {}
             self.counters = dict.fromkeys(COUNTERS, 0)
+            self.faults = dict.fromkeys(FAULT_KINDS, 0)
             self.accepted_by_key: dict[str, int] = {}
+            self.unfinished: list[float] = []  # a heap of the terminal instants not yet passed
+            self.max_in_flight_seen = 0
+            # A reset with a fault seed starts the same sequence of outcomes again.
+            self.rng = random.Random(self.config.fault_seed)
+            self.generation += 1
+            timers, self.webhook_timers = list(self.webhook_timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+
+    def shutdown(self) -> None:
+        """Stop waiting: end slow answers and webhook backoffs, cancel pending webhooks."""
+        self.stopping.set()
+        with self.lock:
+            timers, self.webhook_timers = list(self.webhook_timers.values()), {}
+        for timer in timers:
+            timer.cancel()
 
     def count(self, name: str) -> None:
         with self.lock:
             self.counters[name] += 1
 
-    def submit(self, body: dict, idempotency_key: str | None = None) -> dict:
+    def count_fault(self, kind: str) -> None:
+        with self.lock:
+            self.faults[kind] += 1
+
+    def roll(self) -> FaultRoll:
+        """Draw the faults of one submit or poll request (always three draws, for reproducibility)."""
+        with self.lock:
+            config = self.config
+            before_draw, after_draw, never_draw = self.rng.random(), self.rng.random(), self.rng.random()
+        before = None
+        threshold = 0.0
+        for kind, rate in (
+            ("500", config.error_rate),
+            ("429", config.rate_limit_rate),
+            ("503", config.unavailable_rate),
+        ):
+            threshold += rate
+            if before_draw < threshold:
+                before = kind
+                break
+        after = None
+        if after_draw < config.drop_rate:
+            after = "drop"
+        elif after_draw < config.drop_rate + config.slow_rate:
+            after = "slow"
+        return FaultRoll(before, after, never_draw < config.never_finish_rate)
+
+    def update_settings(self, changes: object) -> dict:
+        """Change fault, webhook and timing settings at run time; return them all.
+
+        Raises ValueError, changing nothing, on an unknown name or a bad value.
+        Timing changes apply to job sets submitted afterwards.
+        """
+        if not isinstance(changes, dict):
+            raise ValueError("expected a JSON object of settings")
+        unknown = sorted(set(changes) - set(RUNTIME_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(unknown)}; known: {', '.join(RUNTIME_FIELDS)}")
+        with self.lock:
+            candidate = dataclasses.replace(self.config, **changes)  # validates every field
+            for name in RUNTIME_FIELDS:
+                setattr(self.config, name, getattr(candidate, name))
+            if "fault_seed" in changes:
+                self.rng = random.Random(self.config.fault_seed)
+            return self.config.settings()
+
+    def _in_flight(self, now: float) -> int:
+        """Job sets whose terminal instant has not passed (caller holds the lock)."""
+        while self.unfinished and self.unfinished[0] <= now:
+            heapq.heappop(self.unfinished)
+        return len(self.unfinished)
+
+    def submit(
+        self,
+        body: dict,
+        idempotency_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        never_finish: bool = False,
+    ) -> dict:
         """Store a new job set for a validated ``body``; return the submit response.
 
         A submit whose idempotency key was seen before stores nothing and gets the
-        first response again, as upstream does for a retried request. The check and
-        the store share one lock, so two concurrent retries cannot both be accepted.
+        first response again, as upstream does for a retried request (even when the
+        concurrency cap is reached: the retried request is the one already counted).
+        The check and the store share one lock, so two concurrent retries cannot both
+        be accepted. Raises ConcurrencyLimitReached when ``max_in_flight`` job sets are
+        unfinished. ``never_finish`` (or the word ``forever``) keeps the set in progress.
         """
         seed = body.get("seed")
         if seed is None:
             seed = random.randint(params.SEED_MIN, params.SEED_MAX)
-        job_set = self._new_job_set(body, seed)
+        job_set = self._new_job_set(body, seed, never_finish, base_url)
         with self.lock:
             if idempotency_key and idempotency_key in self.idempotency:
                 self.counters["submits_replayed"] += 1
                 return self.job_sets[self.idempotency[idempotency_key]].submit_response
+            now = time.time()
+            limit = self.config.max_in_flight
+            if limit is not None and self._in_flight(now) >= limit:
+                self.faults["concurrency"] += 1
+                raise ConcurrencyLimitReached(limit)
             self.job_sets[job_set.id] = job_set
             for index, job_id in enumerate(job_set.job_ids):
                 self.jobs[job_id] = (job_set, index)
+            heapq.heappush(self.unfinished, job_set.terminal_at)
+            self.max_in_flight_seen = max(self.max_in_flight_seen, self._in_flight(now))
             self.counters["submits_accepted"] += 1
             if idempotency_key:
                 self.idempotency[idempotency_key] = job_set.id
                 self.accepted_by_key[idempotency_key] = self.accepted_by_key.get(idempotency_key, 0) + 1
+            if job_set.webhook_url and job_set.terminal_at != math.inf and not self.stopping.is_set():
+                self._schedule_webhook(job_set)
         return job_set.submit_response
 
-    def _new_job_set(self, body: dict, seed: int) -> JobSet:
+    def _new_job_set(self, body: dict, seed: int, never_finish: bool, base_url: str | None) -> JobSet:
         now = time.time()
         low, high = self.config.complete_range
         batch_size = _batch_size(body)
         input_params = _input_params(body, seed)
+        forever = never_finish or never_finishes(body["prompt"])
+        hook_url, hook_secret = body.get("webhook_url"), body.get("webhook_secret")
+        has_hook = isinstance(hook_url, str) and isinstance(hook_secret, str)
         job_set = JobSet(
             id=str(uuid.uuid4()),
             created_at=_iso_now(),
             submitted_at=now,
             in_progress_at=now + self.config.queue_seconds,
-            terminal_at=now + random.uniform(low, high),
+            terminal_at=math.inf if forever else now + random.uniform(low, high),
             input_params=input_params,
             job_ids=[str(uuid.uuid4()) for _ in range(batch_size)],
             outcomes=outcomes_for(body["prompt"], batch_size),
+            base_url=(base_url or self.config.public_url or "").rstrip("/"),
+            webhook_url=hook_url if has_hook else None,
+            webhook_secret=hook_secret if has_hook else None,
         )
         # The upstream answers a submit before any work starts: every job is queued.
         job_set.submit_response = {
@@ -249,23 +559,20 @@ class SandboxState:
         return job_set
 
     def poll(self, job_set_id: str, base_url: str) -> dict | None:
-        """The job set as the poll endpoint shows it now, or None when unknown."""
+        """The job set as the poll endpoint shows it now, or None when unknown.
+
+        The first ``poll_not_found_first`` polls of each job set also give None.
+        """
         now = time.time()
         with self.lock:
             job_set = self.job_sets.get(job_set_id)
-        if job_set is None:
-            return None
-        jobs = []
-        for index, job_id in enumerate(job_set.job_ids):
-            status = job_set.status(index, now)
-            jobs.append(_job(job_id, status, _results(base_url, job_id) if status == "completed" else None))
-        return {
-            "id": job_set.id,
-            "type": JOB_SET_TYPE,
-            "created_at": job_set.created_at,
-            "jobs": jobs,
-            "input_params": job_set.input_params,
-        }
+            if job_set is None:
+                return None
+            job_set.polls_seen += 1
+            if job_set.polls_seen <= self.config.poll_not_found_first:
+                self.faults["poll_404"] += 1
+                return None
+        return job_set.view(now, base_url)
 
     def completed_job(self, job_id: str) -> tuple[JobSet, int] | None:
         """(job set, job index) of a job whose image can be downloaded now, else None."""
@@ -288,7 +595,129 @@ class SandboxState:
                 "by_idempotency_key": dict(self.accepted_by_key),
                 "job_sets": len(self.job_sets),
                 "completed_at": completed_at,
+                "faults": dict(self.faults),
+                "in_flight": self._in_flight(now),
+                "max_in_flight_seen": self.max_in_flight_seen,
+                "webhooks_pending": len(self.webhook_timers),
             }
+
+    # Webhooks
+
+    def _schedule_webhook(self, job_set: JobSet) -> None:
+        """Deliver at the terminal instant plus ``webhook_delay`` (caller holds the lock)."""
+        delay = max(0.0, job_set.terminal_at + self.config.webhook_delay - time.time())
+        timer = threading.Timer(delay, self._send_webhooks, args=(job_set, self.generation))
+        timer.daemon = True
+        timer.name = f"soul-sandbox-webhook-{job_set.id[:8]}"
+        self.webhook_timers[job_set.id] = timer
+        timer.start()
+
+    def _send_webhooks(self, job_set: JobSet, generation: int) -> None:
+        """The timer's work: the final message (and duplicates), then maybe a stale one."""
+        try:
+            with self.lock:
+                if generation != self.generation or self.stopping.is_set():
+                    return
+                config = self.config
+                url = config.webhook_target or job_set.webhook_url
+                duplicates, reorder, quiet = config.webhook_duplicates, config.webhook_reorder, config.quiet
+            # The timer may fire a hair early by the wall clock: show the terminal state anyway.
+            final = job_set.view(max(time.time(), job_set.terminal_at), job_set.base_url)
+            final_id = f"msg_{uuid.uuid4().hex}"
+            messages = [(final_id, final)] * (1 + duplicates)
+            if reorder:
+                # What a callback sent while the jobs were running looks like, arriving late.
+                stale = job_set.view(max(time.time(), job_set.terminal_at), job_set.base_url)
+                stale["jobs"] = [_job(job["id"], "in_progress", None) for job in stale["jobs"]]
+                messages.append((f"msg_{uuid.uuid4().hex}", stale))
+            for message_id, payload in messages:
+                body = json.dumps(payload).encode()
+                delivered, problem = deliver_webhook(
+                    url, job_set.webhook_secret or "", message_id, body, self.stopping
+                )
+                if self.stopping.is_set():
+                    return
+                with self.lock:
+                    if generation == self.generation:
+                        self.counters["webhooks_sent" if delivered else "webhooks_failed"] += 1
+                if not delivered and not quiet:
+                    # The host only: the path may carry the receiver's secret token.
+                    host = urlsplit(url).netloc.rpartition("@")[2]
+                    sys.stderr.write(f"webhook {message_id} to {host} failed: {problem}\n")
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            with self.lock:
+                if generation == self.generation:
+                    self.webhook_timers.pop(job_set.id, None)
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key: base64-decoded after ``whsec_`` (Standard Webhooks), else the UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
+        except ValueError:  # not base64 after all: use the secret as it is
+            pass
+    return secret.encode()
+
+
+def sign_webhook(secret: str, message_id: str, timestamp: str | int, body: bytes) -> str:
+    """The ``webhook-signature`` header value: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(webhook_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST with http.client (no proxies, no redirects); return the status."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def deliver_webhook(
+    url: str, secret: str, message_id: str, body: bytes, stop: threading.Event | None = None
+) -> tuple[bool, str]:
+    """POST one signed message, retrying a few times with backoff; (delivered, last problem).
+
+    Every attempt of one message carries the same ``webhook-id`` and a fresh timestamp.
+    Never raises.
+    """
+    stop = stop or threading.Event()
+    problem = ""
+    for attempt in range(WEBHOOK_ATTEMPTS):
+        if attempt and stop.wait(WEBHOOK_BACKOFF * 2 ** (attempt - 1)):
+            break
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "soul-sandbox",
+            "webhook-id": message_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": sign_webhook(secret, message_id, timestamp, body),
+        }
+        try:
+            status = _post(url, body, headers, WEBHOOK_TIMEOUT)
+        except ValueError:  # a URL that cannot work (http.client.InvalidURL is one too)
+            return False, "invalid URL"
+        except (OSError, http.client.HTTPException) as exc:
+            problem = type(exc).__name__
+            continue
+        if 200 <= status < 300:
+            return True, ""
+        problem = f"answered {status}"
+    return False, problem
 
 
 def _job(job_id: str, status: str, results: dict | None) -> dict:
@@ -313,6 +742,11 @@ def _error(status: int, message: str) -> Response:
 
 def _png(body: bytes) -> Response:
     return 200, [("Content-Type", "image/png"), ("Cache-Control", "public, max-age=86400")], body
+
+
+def format_seconds(seconds: float) -> str:
+    """``1.0`` -> ``"1"``, ``1.5`` -> ``"1.5"`` (a Retry-After value)."""
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
 @dataclass
@@ -355,54 +789,89 @@ def _read_request(environ: dict, public_url: str | None) -> Request | None:
     return Request(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/", headers, body, base_url)
 
 
+class DropConnection(Exception):
+    """Raised by the app to close the connection without any answer (the ``drop`` fault).
+
+    The sandbox's own server closes the socket quietly; another WSGI server may answer 500.
+    """
+
+
+_FAULTABLE = frozenset({SUBMIT_PATH, POLL_PATH})
+
+
 class SandboxApp:
     """The WSGI application: exact-path routes, the key checked on the API endpoints."""
 
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self.config = state.config
-        # path -> (method, handler, needs the subscription key)
-        self.routes: dict[str, tuple[str, Callable[[Request], Response], bool]] = {
-            SUBMIT_PATH: ("POST", self.submit, True),
-            POLL_PATH: ("POST", self.poll, True),
-            STYLES_PATH: ("GET", self.styles, True),
-            STATS_PATH: ("GET", self.stats, False),
-            RESET_PATH: ("POST", self.reset, False),
+        # path -> (methods, handler, needs the subscription key)
+        self.routes: dict[str, tuple[tuple[str, ...], Callable[..., Response], bool]] = {
+            SUBMIT_PATH: (("POST",), self.submit, True),
+            POLL_PATH: (("POST",), self.poll, True),
+            STYLES_PATH: (("GET",), self.styles, True),
+            STATS_PATH: (("GET",), self.stats, False),
+            RESET_PATH: (("POST",), self.reset, False),
+            FAULTS_PATH: (("GET", "POST"), self.faults, False),
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         self.state.count("requests_total")
+        after = None
         try:
             request = _read_request(environ, self.config.public_url)
             if request is None:
-                status, headers, body = _error(413, "Request body too large")
+                response = _error(413, "Request body too large")
             else:
-                status, headers, body = self.dispatch(request)
+                response, after = self.dispatch(request)
         except Exception:
             # Every error body must be JSON, even for the sandbox's own bugs.
             traceback.print_exc(file=sys.stderr)
-            status, headers, body = _error(500, "An unexpected error occurred, please try again later")
+            response = _error(500, "An unexpected error occurred, please try again later")
+        if after == "drop":
+            self.state.count_fault("drop")
+            raise DropConnection
+        if after == "slow":
+            self.state.count_fault("slow")
+            self.state.stopping.wait(self.config.slow_seconds)
+        status, headers, body = response
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
-    def dispatch(self, request: Request) -> Response:
+    def dispatch(self, request: Request) -> tuple[Response, str | None]:
+        """The answer, and what to do after processing: None, "slow" or "drop"."""
         image = _RESULT_RE.match(request.path) or _SWATCH_RE.match(request.path)
         if image:
             if request.method != "GET":
-                return _wrong_method("GET")
-            return self.result_image(image) if image.re is _RESULT_RE else self.swatch(image)
+                return _wrong_method(("GET",)), None
+            return (self.result_image(image) if image.re is _RESULT_RE else self.swatch(image)), None
         route = self.routes.get(request.path)
         if route is None:
-            return _error(404, "Endpoint not found")
+            return _error(404, "Endpoint not found"), None
         allowed, handler, needs_key = route
-        if request.method != allowed:
-            return _wrong_method(allowed)
+        if request.method not in allowed:
+            return _wrong_method(allowed), None
         if needs_key and not self._authorized(request):
-            if handler == self.submit:
+            if request.path == SUBMIT_PATH:
                 self.state.count("submits_rejected")
-            return _error(401, "Invalid or missing authentication")
-        return handler(request)
+            return _error(401, "Invalid or missing authentication"), None
+        if request.path not in _FAULTABLE:
+            return handler(request), None
+        if request.path == POLL_PATH:
+            self.state.count("polls")
+        roll = self.state.roll()
+        if roll.before:
+            return self._injected(roll.before), None
+        return handler(request, roll), roll.after
+
+    def _injected(self, kind: str) -> Response:
+        self.state.count_fault(kind)
+        if kind == "429":
+            status, headers, body = _error(429, ERROR_429)
+            headers.append(("Retry-After", format_seconds(self.config.retry_after)))
+            return status, headers, body
+        return _error(500, ERROR_500) if kind == "500" else _error(503, ERROR_503)
 
     def _authorized(self, request: Request) -> bool:
         given = request.headers.get("ocp-apim-subscription-key", "")
@@ -412,7 +881,7 @@ class SandboxApp:
             return True
         return hmac.compare_digest(given.encode(), self.config.api_key.encode())
 
-    def submit(self, request: Request) -> Response:
+    def submit(self, request: Request, roll: FaultRoll | None = None) -> Response:
         body = request.json_object()
         if body is None:
             self.state.count("submits_rejected")
@@ -421,10 +890,19 @@ class SandboxApp:
         if errors:
             self.state.count("submits_rejected")
             return _error(400, "Invalid request parameters: " + params.describe_errors(errors))
-        return _json(200, self.state.submit(body, request.headers.get("idempotency-key") or None))
+        try:
+            response = self.state.submit(
+                body,
+                request.headers.get("idempotency-key") or None,
+                base_url=request.base_url,
+                never_finish=bool(roll and roll.never_finish),
+            )
+        except ConcurrencyLimitReached as exc:
+            # Higgsfield's shape and status for a busy account (not 429).
+            return _json(400, {"detail": str(exc)})
+        return _json(200, response)
 
-    def poll(self, request: Request) -> Response:
-        self.state.count("polls")
+    def poll(self, request: Request, roll: FaultRoll | None = None) -> Response:
         body = request.json_object()
         if body is None:
             return _error(400, "Invalid request parameters")
@@ -456,6 +934,14 @@ class SandboxApp:
         self.state.reset()
         return _json(200, {"reset": True})
 
+    def faults(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _json(200, self.config.settings())
+        try:
+            return _json(200, self.state.update_settings(request.json_object()))
+        except ValueError as exc:
+            return _error(400, str(exc))
+
     def result_image(self, match: re.Match) -> Response:
         job_id, kind = match.groups()
         found = self.state.completed_job(job_id)
@@ -476,9 +962,10 @@ class SandboxApp:
         return _png(render.render_swatch(style_id, name))
 
 
-def _wrong_method(allowed: str) -> Response:
-    status, headers, body = _error(405, f"Method not allowed; use {allowed}")
-    headers.append(("Allow", allowed))
+def _wrong_method(allowed: tuple[str, ...]) -> Response:
+    methods = ", ".join(allowed)
+    status, headers, body = _error(405, f"Method not allowed; use {methods}")
+    headers.append(("Allow", methods))
     return status, headers, body
 
 
@@ -500,12 +987,50 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         self.setup_environ()
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _ServerHandler(ServerHandler):
+    """wsgiref's handler, except that DropConnection writes nothing at all."""
+
+    dropped = False
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exc_info()[1], DropConnection):
+            self.dropped = True
+            return
+        super().handle_error()
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def handle(self) -> None:
+        """WSGIRequestHandler.handle with :class:`_ServerHandler`: one request per connection.
+
+        After a drop, the socket is shut down and closed by the server with nothing
+        written, so the client sees the connection end without an answer.
+        """
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = ""
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():  # an error answer has been sent
+            return
+        handler = _ServerHandler(
+            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+        )
+        handler.request_handler = self  # back-pointer for logging
+        handler.run(self.server.get_app())
+        if handler.dropped:
+            self.close_connection = True
+            self.log_request("DROP")
+
+
+class _QuietHandler(_RequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
 
-class _VerboseHandler(WSGIRequestHandler):
+class _VerboseHandler(_RequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The method and path only: never headers, and never the query string (APIM
         # also accepts the key as ?subscription-key=, so a client might put it there).
@@ -534,6 +1059,14 @@ class SandboxServer:
             return f"http://127.0.0.1:{port}" if address.version == 4 else f"http://[::1]:{port}"
         return f"http://{host}:{port}" if address.version == 4 else f"http://[{host}]:{port}"
 
+    def stats(self) -> dict:
+        """What ``GET /_sandbox/stats`` shows, read in-process."""
+        return self.state.stats()
+
+    def configure(self, **changes: object) -> dict:
+        """Change fault, webhook and timing settings in-process, like ``POST /_sandbox/faults``."""
+        return self.state.update_settings(changes)
+
     def start(self) -> SandboxServer:
         """Serve in a daemon thread; returns self."""
         # A short poll interval makes stop() quick, which keeps test fixtures fast.
@@ -548,9 +1081,12 @@ class SandboxServer:
         try:
             self._httpd.serve_forever()
         finally:
+            self.state.shutdown()
             self._httpd.server_close()
 
     def stop(self) -> None:
+        """Stop serving, cancel pending webhooks and end slow answers' waits."""
+        self.state.shutdown()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
