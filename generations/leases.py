@@ -15,11 +15,13 @@ from django.utils import timezone
 from .models import Lease
 
 
-def acquire(name: str, holder: str, seconds: float) -> bool:
-    """Take the lease if it is free, expired or already ours."""
+def acquire(name: str, holder: str, seconds: float, replacing: str | None = None) -> bool:
+    """Take the lease if it is free, expired, already ours, or held by ``replacing`` (known dead)."""
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
     free = Q(holder="") | Q(holder=holder) | Q(expires_at__lt=now) | Q(expires_at__isnull=True)
+    if replacing:
+        free |= Q(holder=replacing)
     if Lease.objects.filter(free, name=name).update(holder=holder, expires_at=until) == 1:
         return True
     if not Lease.objects.filter(name=name).exists():
@@ -43,6 +45,10 @@ def release(name: str, holder: str) -> None:
 
 def is_held(name: str) -> bool:
     return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exclude(holder="").exists()
+
+
+def holder_of(name: str) -> str | None:
+    return Lease.objects.filter(name=name).exclude(holder="").values_list("holder", flat=True).first()
 
 
 def seconds_left(name: str) -> float | None:

@@ -12,6 +12,6 @@ def send_waiting() -> str:
     return f"sent {sent}"
 
 
-def track() -> str:
-    """The tracker loop (started by a submit, its predecessor, or the minute Schedule)."""
-    return tracking.run()
+def track(after_start: bool = False) -> str:
+    """The tracker loop (started by a submit, its predecessor, a cluster start, or the minute Schedule)."""
+    return tracking.run(patient=after_start)

@@ -23,9 +23,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import leases
@@ -101,12 +103,12 @@ def next_poll_delay(job_set: JobSet, now) -> float:
 # --- The loop -------------------------------------------------------------------
 
 
-def run(max_seconds: float = LOOP_SECONDS) -> str:
+def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     """Run the tracker loop if no other is running. Returns what it did, for the task log."""
     from . import gateway, services
 
     holder = worker_name()
-    if not _take_lease(holder):
+    if not _take_lease(holder, patient):
         return "another tracker is running"
     deadline = time.monotonic() + max_seconds
     running: dict[int, Future] = {}
@@ -150,18 +152,65 @@ def run(max_seconds: float = LOOP_SECONDS) -> str:
     return f"sent {sent}, polled {polled}"
 
 
-def _take_lease(holder: str) -> bool:
+def _take_lease(holder: str, patient: bool) -> bool:
+    """Take the tracker lease; a dead holder's lease is taken over rather than waited out.
+
+    A holder on this machine whose process is gone is known dead at once: its
+    lease and claims are freed. Elsewhere a holder can only be judged by its
+    lease: a live tracker renews it every tick. A ``patient`` caller (a cluster
+    that just started, perhaps after a crash) waits for an unrenewed lease to
+    run out instead of leaving tracking to the next Schedule tick.
+    """
     if leases.acquire(LEASE, holder, LEASE_SECONDS):
         return True
-    # A live tracker renews its lease every tick, so it always has nearly
-    # LEASE_SECONDS left. Less than that means its holder died (a killed
-    # worker): wait for the lease to run out and take over, rather than
-    # leaving tracking stopped until the next Schedule tick.
-    left = leases.seconds_left(LEASE)
-    if left is None or left > LEASE_SECONDS - 5:
+    current = leases.holder_of(LEASE)
+    if current and _dead_here(current):
+        log.warning("tracker %s is gone; taking over its lease and claims", current)
+        _free_claims_of(current)
+        return leases.acquire(LEASE, holder, LEASE_SECONDS, replacing=current)
+    if not patient:
         return False
-    time.sleep(max(0.0, left) + 0.2)
+    # Watch the lease: a live holder renews it within a tick; a dead one lets it run out.
+    seen = leases.seconds_left(LEASE)
+    deadline = time.monotonic() + LEASE_SECONDS + 2
+    while seen is not None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        if leases.acquire(LEASE, holder, LEASE_SECONDS):
+            _free_claims_of(current)
+            return True
+        left = leases.seconds_left(LEASE)
+        if left is not None and left > seen:
+            return False  # renewed: its holder is alive and tracking
+        seen = left
     return leases.acquire(LEASE, holder, LEASE_SECONDS)
+
+
+def _dead_here(holder: str) -> bool:
+    hostname, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if hostname != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    # Killed but not yet reaped (its parent died too): a zombie holds nothing.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _free_claims_of(holder: str | None) -> None:
+    from .models import JobSet
+
+    if holder:
+        # Expired rather than cleared: an abandoned send is recognised by an expired claim.
+        past = timezone.now() - timedelta(seconds=1)
+        JobSet.objects.filter(claimed_by=holder, claimed_until__gt=past).update(claimed_until=past)
 
 
 def _in_thread(function, *args):
@@ -179,9 +228,15 @@ def _log_failure(pk: int, future: Future) -> None:
     close_old_connections()
 
 
-def wake(force: bool = False) -> None:
-    """Make sure a tracker loop is running (or about to)."""
-    if force or not leases.is_held(LEASE):
+def wake(after_start: bool = False) -> None:
+    """Make sure a tracker loop is running (or about to).
+
+    ``after_start``: a cluster has just started, perhaps after a crash that left
+    a lease behind; the tracker it starts waits for such a lease to run out.
+    """
+    if after_start:
+        async_task("generations.tasks.track", True, task_name="track job sets after start")
+    elif not leases.is_held(LEASE):
         async_task("generations.tasks.track", task_name="track job sets")
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 
 from generations import catalogue
@@ -78,12 +79,38 @@ def _catalogue(request):
 
 @pytest.fixture
 def sandbox_stats(sandbox):
-    import requests
-
     def read():
         return requests.get(f"{sandbox.url}/_sandbox/stats", timeout=5).json()
 
     return read
+
+
+@pytest.fixture
+def faults(sandbox):
+    """Change the session sandbox's faults for one test; put them back afterwards."""
+    before = requests.get(f"{sandbox.url}/_sandbox/faults", timeout=5).json()
+    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5)  # no job sets left over from other tests
+
+    def set_faults(**changes):
+        response = requests.post(f"{sandbox.url}/_sandbox/faults", json=changes, timeout=5)
+        assert response.status_code == 200, response.text
+
+    yield set_faults
+    requests.post(f"{sandbox.url}/_sandbox/faults", json=before, timeout=5)
+
+
+@pytest.fixture
+def script(sandbox):
+    """Queue exact answers for the next submits or polls."""
+
+    def queue(endpoint: str, *answers: dict):
+        response = requests.post(
+            f"{sandbox.url}/_sandbox/script", json={"endpoint": endpoint, "answers": list(answers)}, timeout=5
+        )
+        assert response.status_code == 200, response.text
+
+    yield queue
+    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5)
 
 
 @pytest.fixture
@@ -112,8 +139,9 @@ def _database_url() -> str:
 class Cluster:
     """A real `manage.py qcluster` process sharing the test database and the sandbox."""
 
-    def __init__(self, sandbox_url: str, media_root: Path, log_path: Path):
+    def __init__(self, sandbox_url: str, media_root: Path, log_path: Path, **env: str):
         self.sandbox_url, self.media_root, self.log_path = sandbox_url, media_root, log_path
+        self.extra_env = env
         self.process: subprocess.Popen | None = None
 
     def env(self) -> dict[str, str]:
@@ -128,6 +156,7 @@ class Cluster:
             SOUL_Q_WORKERS="3",
             LOG_LEVEL="INFO",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> Cluster:
@@ -158,11 +187,24 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(transactional_db, sandbox, media_root, tmp_path):
+def start_cluster(transactional_db, sandbox, media_root, tmp_path):
+    """Start real django-q2 clusters (extra environment variables as keywords); all stop after the test."""
+    started: list[Cluster] = []
+
+    def start(**env: str) -> Cluster:
+        log_path = tmp_path / f"cluster-{len(started)}.log"
+        started.append(Cluster(sandbox.url, media_root, log_path, **env).start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def cluster(start_cluster):
     """A real django-q2 cluster for the length of one test."""
-    running = Cluster(sandbox.url, media_root, tmp_path / "cluster.log").start()
-    yield running
-    running.stop()
+    return start_cluster()
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

@@ -11,9 +11,8 @@ from PIL import Image
 from generations import services, tracking
 from generations.models import JobSet
 from generations.soul import client as soul_client
-from generations.soul.sandbox import SandboxConfig, SandboxServer
 from tests.factories import make_job_set
-from tests.servers import SilentServer, closed_port_url
+from tests.servers import SilentServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = JobSet.Status
@@ -91,37 +90,6 @@ def test_a_partly_finished_batch_is_completed_charged_and_says_what_failed(alice
     ]
 
 
-def test_an_unreachable_gateway_keeps_the_job_set_waiting_with_a_reason(alice, settings):
-    settings.SOUL_API_BASE_URL = closed_port_url()
-    soul_client.reset_client()
-    job_set = make_job_set(alice)
-
-    assert services.send_waiting("test") == 1
-
-    job_set.refresh_from_db()
-    assert job_set.status == Status.WAITING
-    assert "could not be reached" in job_set.status_reason
-    assert "Trying again" in job_set.status_reason
-    assert job_set.due_at > timezone.now()
-    assert job_set.send_attempts == 1 and job_set.upstream_id is None
-
-
-def test_a_waiting_job_set_is_sent_once_the_gateway_is_back(alice, settings, sandbox):
-    settings.SOUL_API_BASE_URL = closed_port_url()
-    soul_client.reset_client()
-    job_set = make_job_set(alice)
-    services.send_waiting("test")
-
-    settings.SOUL_API_BASE_URL = sandbox.url
-    soul_client.reset_client()
-    JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
-    run_tracker_until_idle()
-
-    job_set.refresh_from_db()
-    assert job_set.status == Status.COMPLETED
-    assert job_set.send_attempts == 2
-
-
 def test_a_submit_that_times_out_after_sending_is_unconfirmed_and_never_resent(alice, settings):
     silent = SilentServer()
     settings.SOUL_API_BASE_URL = silent.url
@@ -139,22 +107,6 @@ def test_a_submit_that_times_out_after_sending_is_unconfirmed_and_never_resent(a
         assert silent.requests == 1
     finally:
         silent.stop()
-
-
-def test_a_refused_key_fails_the_job_set_with_the_gateways_words(alice, settings):
-    strict = SandboxServer(SandboxConfig(api_key="the-right-key")).start()
-    settings.SOUL_API_BASE_URL = strict.url
-    soul_client.reset_client()
-    try:
-        job_set = make_job_set(alice)
-        services.send_waiting("test")
-    finally:
-        strict.stop()
-    job_set.refresh_from_db()
-    assert job_set.status == Status.FAILED
-    assert "subscription key" in job_set.status_reason
-    assert "Invalid or missing authentication" in job_set.status_reason
-    assert job_set.charge == JobSet.Charge.RELEASED
 
 
 def test_it_never_has_more_job_sets_in_flight_than_the_cap(alice, settings):

@@ -32,6 +32,7 @@ shape is POSTed there once every job is terminal, signed the Standard Webhooks w
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import hashlib
 import heapq
@@ -64,6 +65,7 @@ STYLES_PATH = "/ai-model-api-polling/getTextToImageGetSoulStyles"
 STATS_PATH = "/_sandbox/stats"
 RESET_PATH = "/_sandbox/reset"
 FAULTS_PATH = "/_sandbox/faults"
+SCRIPT_PATH = "/_sandbox/script"
 MAX_BODY_BYTES = 1 << 20
 COUNTERS = (
     "submits_accepted",
@@ -75,7 +77,7 @@ COUNTERS = (
     "webhooks_sent",
     "webhooks_failed",
 )
-FAULT_KINDS = ("500", "429", "503", "slow", "drop", "concurrency", "poll_404")
+FAULT_KINDS = ("500", "429", "503", "slow", "drop", "concurrency", "poll_404", "scripted")
 
 # The settings GET/POST /_sandbox/faults shows and changes at run time.
 FAULT_FIELDS = (
@@ -413,6 +415,11 @@ class SandboxState:
             self.accepted_by_key: dict[str, int] = {}
             self.unfinished: list[float] = []  # a heap of the terminal instants not yet passed
             self.max_in_flight_seen = 0
+            # Answers a test has queued for the next submits or polls, first in first out.
+            self.scripted: dict[str, collections.deque] = {
+                SUBMIT_PATH: collections.deque(),
+                POLL_PATH: collections.deque(),
+            }
             # A reset with a fault seed starts the same sequence of outcomes again.
             self.rng = random.Random(self.config.fault_seed)
             self.generation += 1
@@ -427,6 +434,26 @@ class SandboxState:
             timers, self.webhook_timers = list(self.webhook_timers.values()), {}
         for timer in timers:
             timer.cancel()
+
+    def script(self, body: object) -> int:
+        """Queue answers: ``{"endpoint": "submit"|"poll", "answers": [{"status", "body", "headers"}]}``."""
+        if not isinstance(body, dict) or body.get("endpoint") not in ("submit", "poll"):
+            raise ValueError('"endpoint" must be "submit" or "poll"')
+        answers = body.get("answers")
+        if not isinstance(answers, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("status"), int) and 200 <= a["status"] <= 599
+            for a in answers
+        ):
+            raise ValueError('"answers" must be a list of objects with an HTTP "status"')
+        path = SUBMIT_PATH if body["endpoint"] == "submit" else POLL_PATH
+        with self.lock:
+            self.scripted[path].extend(answers)
+            return len(self.scripted[path])
+
+    def next_scripted(self, path: str) -> dict | None:
+        with self.lock:
+            queue = self.scripted.get(path)
+            return queue.popleft() if queue else None
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -813,6 +840,7 @@ class SandboxApp:
             STATS_PATH: (("GET",), self.stats, False),
             RESET_PATH: (("POST",), self.reset, False),
             FAULTS_PATH: (("GET", "POST"), self.faults, False),
+            SCRIPT_PATH: (("POST",), self.script, False),
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -860,6 +888,13 @@ class SandboxApp:
             return handler(request), None
         if request.path == POLL_PATH:
             self.state.count("polls")
+        scripted = self.state.next_scripted(request.path)
+        if scripted is not None:
+            # A queued answer stands in for the real one; nothing is processed.
+            self.state.count_fault("scripted")
+            headers = [(str(k), str(v)) for k, v in (scripted.get("headers") or {}).items()]
+            status, base_headers, payload = _json(scripted["status"], scripted.get("body", {}))
+            return (status, base_headers + headers, payload), None
         roll = self.state.roll()
         if roll.before:
             return self._injected(roll.before), None
@@ -939,6 +974,12 @@ class SandboxApp:
             return _json(200, self.config.settings())
         try:
             return _json(200, self.state.update_settings(request.json_object()))
+        except ValueError as exc:
+            return _error(400, str(exc))
+
+    def script(self, request: Request) -> Response:
+        try:
+            return _json(200, {"queued": self.state.script(request.json_object())})
         except ValueError as exc:
             return _error(400, str(exc))
 

@@ -16,5 +16,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         tracking.ensure_schedule()
-        tracking.wake(force=True)
+        tracking.wake(after_start=True)
         call_command("qcluster")
