@@ -173,6 +173,10 @@ class JobSetAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A job set is a record of money spent: it is settled or marked, never deleted here.
+        return False
+
     def _report(self, request, done: int, total: int, what: str) -> None:
         level = messages.SUCCESS if done else messages.WARNING
         self.message_user(request, f"{what}: {done} of {total} selected job sets.", level)
@@ -265,3 +269,6 @@ class JobAdmin(admin.ModelAdmin):
 class LeaseAdmin(admin.ModelAdmin):
     list_display = ["name", "holder", "expires_at"]
     readonly_fields = ["name", "holder", "expires_at"]
+
+    def has_add_permission(self, request):
+        return False
