@@ -98,54 +98,8 @@ class JobSetAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["user"]
     inlines = [JobInline, AttemptInline]
-    readonly_fields = [
-        "user",
-        "upstream_id",
-        "idempotency_key",
-        "input_params",
-        "price",
-        "charge",
-        "created_at",
-        "sent_at",
-        "finished_at",
-        "send_attempts",
-        "polls",
-        "poll_errors",
-        "claimed_by",
-        "claimed_until",
-        "due_at",
-        "prompt",
-        "width_and_height",
-        "quality",
-        "batch_size",
-        "seed",
-        "enhance_prompt",
-        "style",
-        "style_strength",
-        "custom_reference_id",
-        "custom_reference_strength",
-        "image_reference_image_url",
-    ]
     fieldsets = [
-        (
-            "Request",
-            {
-                "fields": [
-                    "user",
-                    "prompt",
-                    "width_and_height",
-                    "quality",
-                    "batch_size",
-                    "seed",
-                    "enhance_prompt",
-                    "style",
-                    "style_strength",
-                    "custom_reference_id",
-                    "custom_reference_strength",
-                    "image_reference_image_url",
-                ]
-            },
-        ),
+        ("Request", {"fields": ["user", *JobSet.PARAMETER_FIELDS]}),
         ("State", {"fields": ["status", "status_reason", "price", "charge"]}),
         ("Upstream", {"fields": ["upstream_id", "idempotency_key", "input_params"]}),
         (
@@ -165,6 +119,10 @@ class JobSetAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A record of what was asked and what happened: changed only through the actions below.
+        return [name for _, options in self.fieldsets for name in options["fields"]]
 
     @admin.display(description="Prompt")
     def short_prompt(self, job_set):

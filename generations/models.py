@@ -84,6 +84,20 @@ class JobSet(models.Model):
         CHARGED = "charged", "Charged"
         RELEASED = "released", "Released"
 
+    # The request's parameters, in the API's order (their names are the API's, style as a row).
+    PARAMETER_FIELDS = (
+        "prompt",
+        "width_and_height",
+        "quality",
+        "batch_size",
+        "seed",
+        "enhance_prompt",
+        "style",
+        "style_strength",
+        "custom_reference_id",
+        "custom_reference_strength",
+        "image_reference_image_url",
+    )
     PENDING = (Status.WAITING, Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
     IN_FLIGHT = (Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
     TERMINAL = (

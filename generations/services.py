@@ -491,22 +491,7 @@ def cancel_waiting(job_set: JobSet) -> bool:
 
 def submit_again(job_set: JobSet, user) -> JobSet:
     """A new job set with the same parameters (and a new idempotency key)."""
-    fields = {
-        name: getattr(job_set, name)
-        for name in (
-            "prompt",
-            "width_and_height",
-            "quality",
-            "batch_size",
-            "seed",
-            "enhance_prompt",
-            "style",
-            "style_strength",
-            "custom_reference_id",
-            "custom_reference_strength",
-            "image_reference_image_url",
-        )
-    }
+    fields = {name: getattr(job_set, name) for name in JobSet.PARAMETER_FIELDS}
     return create_job_set(user, fields)
 
 
