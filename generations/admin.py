@@ -1,17 +1,47 @@
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import gateway, services
+from . import gateway, services, styles
 from .models import Attempt, GatewayState, Job, JobSet, Lease, Price, Style
+from .soul.client import SoulError
 
 
 @admin.register(Style)
 class StyleAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "is_active", "position"]
+    list_display = ["preview_thumbnail", "name", "id", "is_active", "position"]
+    list_display_links = ["name"]
     list_filter = ["is_active"]
     list_editable = ["is_active", "position"]
     search_fields = ["name", "id", "description"]
+    change_list_template = "admin/generations/style/change_list.html"
+
+    def has_delete_permission(self, request, obj=None):
+        # Old job sets keep their style's name: deactivate instead.
+        return False
+
+    @admin.display(description="Preview")
+    def preview_thumbnail(self, style):
+        return format_html(
+            '<img src="{}" alt="" style="height:40px;border-radius:4px">',
+            reverse("style-preview", args=[style.pk]),
+        )
+
+    def get_urls(self):
+        sync = path("sync/", self.admin_site.admin_view(self.sync_view), name="generations_style_sync")
+        return [sync, *super().get_urls()]
+
+    def sync_view(self, request):
+        """Refresh the catalogue from the gateway's styles endpoint (a POST from the list's button)."""
+        if request.method == "POST" and self.has_change_permission(request):
+            try:
+                result = styles.sync()
+            except SoulError as exc:
+                self.message_user(request, f"Could not sync styles: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Styles synced: {result}.", messages.SUCCESS)
+        return redirect("admin:generations_style_changelist")
 
 
 @admin.register(Price)

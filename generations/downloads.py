@@ -49,14 +49,19 @@ def _temp_dir() -> str:
 
 
 def fetch(job: Job, url: str, kind: str) -> Stored:
-    """Download ``url`` and keep it as ``<index>-<kind>.<ext>``; raise SoulError on failure."""
+    """Download a job's result and keep it as ``<index>-<kind>.<ext>``; raise SoulError on failure."""
+    return fetch_file(url, lambda ext: result_path(job, f"{job.index}-{kind}.{ext}"))
+
+
+def fetch_file(url: str, name_for) -> Stored:
+    """Download ``url`` into storage under ``name_for(extension)``, once it proved to be an image."""
     client = get_client()
     with tempfile.NamedTemporaryFile(dir=_temp_dir(), prefix="dl-", delete=False) as tmp:
         try:
             client.download(url, tmp, max_bytes=settings.SOUL_DOWNLOAD_MAX_BYTES)
             tmp.flush()
             width, height, fmt = _inspect(tmp.name)
-            name = result_path(job, f"{job.index}-{kind}.{EXTENSIONS[fmt]}")
+            name = name_for(EXTENSIONS[fmt])
             with open(tmp.name, "rb") as stream:
                 saved = default_storage.save(name, _MovableFile(stream, name=tmp.name))
             return Stored(saved, width, height)

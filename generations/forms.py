@@ -6,19 +6,16 @@ Fields only turn text into values; whether a value is allowed is decided by
 
 from __future__ import annotations
 
-from math import gcd
+from decimal import Decimal
 
 from django import forms
 
-from .models import Style
+from . import references
+from .models import Character, JobSet, ReferenceUpload, Style
+from .sizes import size_choices
 from .soul import params
 
-
-def size_label(size: str) -> str:
-    width, height = params.parse_size(size)
-    divisor = gcd(width, height)
-    shape = "square" if width == height else ("landscape" if width > height else "portrait")
-    return f"{width}×{height} · {width // divisor}:{height // divisor} {shape}"
+STRENGTH_ATTRS = {"type": "range", "step": "0.01", "min": "0", "max": "1", "class": "slider"}
 
 
 class StyleChoiceField(forms.ModelChoiceField):
@@ -44,37 +41,36 @@ class GenerateForm(forms.Form):
         ),
     )
     width_and_height = forms.ChoiceField(
-        label="Size", choices=[(size, size_label(size)) for size in params.SIZES], initial=params.DEFAULT_SIZE
-    )
-    quality = forms.ChoiceField(
-        choices=[(q, q) for q in params.QUALITIES], initial=params.DEFAULT_QUALITY, widget=forms.RadioSelect
-    )
-    batch_size = forms.TypedChoiceField(
-        label="Images",
-        choices=[(b, str(b)) for b in params.BATCH_SIZES],
-        coerce=int,
-        initial=params.DEFAULT_BATCH_SIZE,
+        label="Size",
+        choices=size_choices(),
+        initial=params.DEFAULT_SIZE,
         widget=forms.RadioSelect,
     )
     style_id = StyleChoiceField(
         label="Style",
         queryset=Style.objects.filter(is_active=True),
         required=False,
-        empty_label="General (default)",
+        empty_label=None,
+        widget=forms.RadioSelect,
+        initial=params.GENERAL_STYLE_ID,
     )
     style_strength = forms.DecimalField(
         label="Style strength",
         required=False,
         max_digits=3,
         decimal_places=2,
-        widget=forms.NumberInput(
-            attrs={
-                "step": "0.01",
-                "min": params.STRENGTH_MIN,
-                "max": params.STRENGTH_MAX,
-                "placeholder": "1.00",
-            }
-        ),
+        initial=Decimal("1.00"),
+        widget=forms.NumberInput(attrs=STRENGTH_ATTRS),
+    )
+    quality = forms.ChoiceField(
+        choices=[(q, q) for q in params.QUALITIES], initial=params.DEFAULT_QUALITY, widget=forms.RadioSelect
+    )
+    batch_size = forms.TypedChoiceField(
+        label="Images",
+        choices=[(b, f"{b} image{'s' if b > 1 else ''}") for b in params.BATCH_SIZES],
+        coerce=int,
+        initial=params.DEFAULT_BATCH_SIZE,
+        widget=forms.RadioSelect,
     )
     seed = forms.IntegerField(
         required=False,
@@ -83,7 +79,71 @@ class GenerateForm(forms.Form):
         ),
         help_text=f"{params.SEED_MIN}–{params.SEED_MAX:,}; empty for a random seed.",
     )
-    enhance_prompt = forms.BooleanField(label="Enhance prompt", required=False)
+    keep_seed = forms.BooleanField(label="Keep this seed for the next image", required=False)
+    enhance_prompt = forms.BooleanField(
+        label="Enhance prompt", required=False, help_text="Let Soul rewrite the prompt for a better result."
+    )
+    custom_reference_id = forms.ChoiceField(label="Character", required=False)
+    custom_reference_strength = forms.DecimalField(
+        label="Character strength",
+        required=False,
+        max_digits=3,
+        decimal_places=2,
+        initial=Decimal("1.00"),
+        widget=forms.NumberInput(attrs=STRENGTH_ATTRS),
+    )
+    image_reference_type = forms.ChoiceField(
+        label="Image reference",
+        required=False,
+        choices=[("", "None"), ("image_url", "An image (URL or upload)")],
+    )
+    image_reference_image_url = forms.CharField(
+        label="Image URL",
+        required=False,
+        strip=True,
+        widget=forms.URLInput(attrs={"placeholder": "https://…", "maxlength": params.URL_MAX_LENGTH}),
+    )
+    image_reference_upload = forms.FileField(
+        label="…or upload an image",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+
+    # An upload of an earlier job set, reused by "use these settings".
+    reference_upload_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    ADVANCED = ("seed", "enhance_prompt", "custom_reference_id", "image_reference_type")
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.reused_upload = None
+        self.characters = {
+            str(character.upstream_id): character
+            for character in (Character.objects.filter(team=team) if team else Character.objects.none())
+        }
+        self.fields["custom_reference_id"].choices = [("", "None")] + [
+            (upstream_id, character.name) for upstream_id, character in self.characters.items()
+        ]
+        if not references.uploads_possible():
+            self.fields[
+                "image_reference_upload"
+            ].help_text = "Uploads need SOUL_PUBLIC_URL to be set, so that the gateway can fetch the image."
+
+    def advanced_set(self) -> list[str]:
+        """What is set under "More options", in words, so folding it never hides a choice."""
+        values = {name: self[name].value() for name in self.ADVANCED}
+        said = []
+        if values["seed"] not in (None, ""):
+            said.append(f"seed {values['seed']}")
+        if values["enhance_prompt"] in (True, "on", "true", "True"):
+            said.append("enhance prompt")
+        if values["custom_reference_id"]:
+            character = self.characters.get(str(values["custom_reference_id"]))
+            said.append(f"character {character.name if character else values['custom_reference_id']}")
+        if values["image_reference_type"]:
+            said.append("image reference")
+        return said
 
     def payload(self) -> dict:
         """The request body this form describes (only the fields that parsed)."""
@@ -94,28 +154,54 @@ class GenerateForm(forms.Form):
             "quality": data.get("quality"),
             "batch_size": data.get("batch_size"),
             "enhance_prompt": data.get("enhance_prompt", False),
+            "seed": data.get("seed"),
+            params.STYLE_FIELD: str(data["style_id"].pk) if data.get("style_id") else None,
+            "style_strength": data.get("style_strength"),
+            "image_reference_type": data.get("image_reference_type") or None,
+            "image_reference_image_url": data.get("image_reference_image_url") or None,
         }
-        if data.get("seed") is not None:
-            body["seed"] = data["seed"]
-        if data.get("style_id") is not None:
-            body[params.STYLE_FIELD] = str(data["style_id"].pk)
-        if data.get("style_strength") is not None:
-            body["style_strength"] = data["style_strength"]
+        if data.get("image_reference_upload") or self.reused_upload:
+            body["image_reference_image_url"] = references.placeholder_link()
+        if data.get("custom_reference_id"):
+            body["custom_reference_id"] = data["custom_reference_id"]
+            body["custom_reference_strength"] = data.get("custom_reference_strength")
         return {name: value for name, value in body.items() if value is not None}
 
     def clean(self):
         cleaned = super().clean()
+        upload = cleaned.get("image_reference_upload")
+        if (
+            cleaned.get("reference_upload_key")
+            and not upload
+            and not cleaned.get("image_reference_image_url")
+        ):
+            self.reused_upload = ReferenceUpload.objects.filter(
+                team=self.team, key=cleaned["reference_upload_key"]
+            ).first()
+            if self.reused_upload is None:
+                self.add_error("image_reference_upload", "That uploaded image is no longer available.")
+        if upload:
+            if cleaned.get("image_reference_image_url"):
+                self.add_error("image_reference_upload", "Give an image URL or an upload, not both.")
+            else:
+                try:
+                    self.upload_content_type = references.check_upload(upload)
+                except forms.ValidationError as exc:
+                    self.add_error("image_reference_upload", exc)
         for name, message in params.validate(self.payload()).items():
             field = name if name in self.fields else None
             if field and field in self.errors:
                 continue  # the field's own parsing already said what is wrong
-            label = self.fields[field].label or field.replace("_", " ").capitalize() if field else name
+            if name == "image_reference_image_url" and "image_reference_upload" in self.errors:
+                continue
+            label = (self.fields[field].label or field.replace("_", " ").capitalize()) if field else name
             self.add_error(field, f"{label} {message}.")
         return cleaned
 
     def job_set_fields(self) -> dict:
-        """Model fields for a new JobSet, from a valid form."""
+        """Model fields for a new JobSet, from a valid form (an upload is stored by the caller)."""
         data = self.cleaned_data
+        character_id = data.get("custom_reference_id") or None
         return {
             "prompt": data["prompt"],
             "width_and_height": data["width_and_height"],
@@ -125,4 +211,44 @@ class GenerateForm(forms.Form):
             "enhance_prompt": data.get("enhance_prompt", False),
             "style": data.get("style_id"),
             "style_strength": data.get("style_strength"),
+            "custom_reference_id": character_id,
+            "character": self.characters.get(character_id) if character_id else None,
+            "custom_reference_strength": data.get("custom_reference_strength") if character_id else None,
+            "image_reference_image_url": ""
+            if data.get("image_reference_upload") or self.reused_upload
+            else (data.get("image_reference_image_url") or ""),
+            "reference_upload": self.reused_upload,
         }
+
+    def next_initial(self) -> dict:
+        """After a submit the form keeps its options, clears the prompt, and keeps the seed only if asked."""
+        data = {k: v for k, v in self.cleaned_data.items() if k not in ("prompt", "image_reference_upload")}
+        if not data.get("keep_seed"):
+            data.pop("seed", None)
+        if data.get("style_id"):
+            data["style_id"] = data["style_id"].pk
+        return data
+
+
+def initial_from(job_set: JobSet, keep_seed: bool) -> dict:
+    """Every parameter of a job set, as the form's starting values ("use these settings")."""
+    initial = {
+        "prompt": job_set.prompt,
+        "width_and_height": job_set.width_and_height,
+        "quality": job_set.quality,
+        "batch_size": job_set.batch_size,
+        "enhance_prompt": job_set.enhance_prompt,
+        "style_id": job_set.style_id or params.GENERAL_STYLE_ID,
+        "style_strength": job_set.style_strength if job_set.style_strength is not None else Decimal("1.00"),
+        "custom_reference_id": str(job_set.custom_reference_id) if job_set.custom_reference_id else "",
+        "custom_reference_strength": job_set.custom_reference_strength or Decimal("1.00"),
+        "image_reference_type": "image_url"
+        if job_set.image_reference_image_url or job_set.reference_upload_id
+        else "",
+        "image_reference_image_url": job_set.image_reference_image_url,
+        "reference_upload_key": job_set.reference_upload.key if job_set.reference_upload_id else None,
+    }
+    if keep_seed:
+        seed = job_set.seed or job_set.input_params.get("seed")
+        initial.update(seed=seed, keep_seed=True)
+    return initial

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import backoff, downloads, gateway, tracking
+from . import backoff, downloads, gateway, references, tracking
 from .charges import charge_for
 from .models import Attempt, Job, JobSet, Lease, Price
 from .soul import client as soul
@@ -73,6 +73,9 @@ def enqueue_send() -> None:
 def build_payload(job_set: JobSet) -> dict:
     """The request body: the person's parameters plus soulsite's own webhook fields."""
     body = job_set.payload()
+    if job_set.reference_upload_id:
+        body["image_reference_type"] = "image_url"
+        body["image_reference_image_url"] = references.public_link(job_set.reference_upload)
     if job_set.webhook_token and settings.SOUL_PUBLIC_URL:
         path = reverse("soul-webhook", args=[job_set.webhook_token])
         body["webhook_url"] = settings.SOUL_PUBLIC_URL + path

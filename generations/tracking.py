@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -243,16 +243,27 @@ def wake(after_start: bool = False) -> None:
 SCHEDULE_NAME = "soulsite: track job sets"  # also created by migration 0002
 
 
+SCHEDULE_LOCK = "schedule"
+
+
 def ensure_schedule() -> None:
     """Create or repair the minute backstop Schedule (idempotent, by name)."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "generations.tasks.track",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    with transaction.atomic():
+        # Schedule names are not unique: two clusters starting at once on a database
+        # without the Schedule would both create it, and it would then fire twice a
+        # tick. A lease row serialises them (a row lock on PostgreSQL; SQLite's
+        # IMMEDIATE transaction already does).
+        leases.lock_row(SCHEDULE_LOCK)
+        extra = Schedule.objects.filter(name=SCHEDULE_NAME).order_by("id").values_list("id", flat=True)[1:]
+        Schedule.objects.filter(id__in=list(extra)).delete()
+        Schedule.objects.update_or_create(
+            name=SCHEDULE_NAME,
+            defaults={
+                "func": "generations.tasks.track",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
+            },
+        )

@@ -1,15 +1,22 @@
 from django.urls import path, re_path
 
-from . import views, webhooks
+from . import webhooks
+from .views import characters, gallery, media
 
 urlpatterns = [
-    path("", views.gallery, name="gallery"),
-    path("generate/", views.generate, name="generate"),
-    path("job-sets/<int:pk>/card/", views.card, name="card"),
-    path("job-sets/<int:pk>/cancel/", views.cancel, name="cancel"),
-    path("job-sets/<int:pk>/submit-again/", views.submit_again, name="submit-again"),
-    path("job-sets/<int:pk>/retry-download/", views.retry_download, name="retry-download"),
+    path("", gallery.gallery, name="gallery"),
+    path("generate/", gallery.generate, name="generate"),
+    path("job-sets/<int:pk>/", gallery.details, name="details"),
+    path("job-sets/<int:pk>/card/", gallery.card, name="card"),
+    path("job-sets/<int:pk>/reuse/", gallery.reuse, name="reuse"),
+    path("job-sets/<int:pk>/cancel/", gallery.cancel, name="cancel"),
+    path("job-sets/<int:pk>/submit-again/", gallery.submit_again, name="submit-again"),
+    path("job-sets/<int:pk>/retry-download/", gallery.retry_download, name="retry-download"),
+    path("characters/", characters.characters, name="characters"),
+    path("characters/<int:pk>/delete/", characters.delete_character, name="delete-character"),
+    path("styles/<uuid:pk>/preview/", media.style_preview, name="style-preview"),
+    re_path(r"^images/(?P<pk>[0-9]+)/(?P<kind>raw|min)/$", media.image, name="image"),
+    path("references/<str:token>/", media.reference_link, name="reference-link"),
     path("hooks/soul/<str:token>/", webhooks.receive, name="soul-webhook"),
-    path("spend/chip/", views.spend_chip, name="spend-chip"),
-    re_path(r"^images/(?P<pk>[0-9]+)/(?P<kind>raw|min)/$", views.image, name="image"),
+    path("spend/chip/", gallery.spend_chip, name="spend-chip"),
 ]

@@ -148,6 +148,39 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# Shared storage for several hosts: an S3-compatible bucket (AWS, MinIO, R2, ...)
+# through django-storages (`pip install -e ".[s3]"`). SOUL_STORAGE=s3, or a bucket
+# name, switches to it; local disk stays the default. Objects are private and
+# never linked to: images still go through the access-checking view, and any URL
+# the storage makes is signed and short-lived.
+SOUL_STORAGE = os.environ.get("SOUL_STORAGE", "").strip().lower() or (
+    "s3" if os.environ.get("AWS_STORAGE_BUCKET_NAME") else "local"
+)
+if SOUL_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"SOUL_STORAGE must be 'local' or 's3', not {SOUL_STORAGE!r}.")
+if SOUL_STORAGE == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("SOUL_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME (and usually credentials).")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            # Empty: AWS itself. Set for MinIO, Cloudflare R2, Backblaze B2, ...
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # Empty: boto3's own chain (instance role, ~/.aws, ...).
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            # Like the local disk: a second file with the same name gets a new name, never overwrites.
+            "file_overwrite": False,
+        },
+    }
 # Serve straight from the source folders too, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
@@ -178,6 +211,9 @@ SOUL_POLL_GIVE_UP = envint("SOUL_POLL_GIVE_UP", 2 * 60 * 60)  # seconds
 SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
 SOUL_DOWNLOAD_MAX_BYTES = envint("SOUL_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024)
 SOUL_PUBLIC_URL = os.environ.get("SOUL_PUBLIC_URL", "").rstrip("/")
+# Uploaded reference images: size cap, and how long the gateway's link to one works.
+SOUL_UPLOAD_MAX_BYTES = envint("SOUL_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+SOUL_REFERENCE_LINK_SECONDS = envint("SOUL_REFERENCE_LINK_SECONDS", 24 * 60 * 60)
 
 # --- django-q2 ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -114,26 +115,67 @@ def script(sandbox):
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-password-1")
+def team_a(db):
+    from generations.models import Team
+
+    return Team.objects.get_or_create(name="Alpha")[0]
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-password-1")
+def team_b(db):
+    from generations.models import Team
+
+    return Team.objects.get_or_create(name="Bravo")[0]
+
+
+@pytest.fixture
+def alice(django_user_model, team_a):
+    """A member of team Alpha."""
+    from generations import teams
+
+    user = django_user_model.objects.create_user("alice", password="alice-password-1")
+    teams.add_member(team_a, user)
+    return user
+
+
+@pytest.fixture
+def bob(django_user_model, team_b):
+    """A member of team Bravo: he must never see Alpha's work."""
+    from generations import teams
+
+    user = django_user_model.objects.create_user("bob", password="bob-password-1")
+    teams.add_member(team_b, user)
+    return user
 
 
 def _database_url() -> str:
+    """The test database (not the configured one) as a URL, for processes started by a test."""
     from django.db import connection
 
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    user = quote(db.get("USER") or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
     host = db.get("HOST") or "127.0.0.1"
     port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{db['NAME']}"
+    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_queue():
+    """With the Redis broker, tasks a test enqueued outlive its database: drop them before each test.
+
+    A stale ``send_waiting`` or ``track`` run by a later test's cluster only looks at
+    that test's database and finds its own work, so it would be harmless, but it
+    would blur what a test counts (e.g. tasks made by the tracking Schedule).
+    The ORM broker needs nothing: its queue is a table, emptied with the rest.
+    """
+    if not settings.Q_CLUSTER.get("redis"):
+        return
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
 
 
 class Cluster:

@@ -1,6 +1,6 @@
 """Small helpers to make job sets in tests."""
 
-from generations import services
+from generations import services, teams
 
 DEFAULTS = {
     "prompt": "a red fox in fresh snow",
@@ -15,4 +15,5 @@ DEFAULTS = {
 
 
 def make_job_set(user, **fields):
+    fields.setdefault("team", teams.current_team(user))
     return services.create_job_set(user, {**DEFAULTS, **fields})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -558,3 +559,22 @@ def test_stats_count_requests_and_terminal_instants_then_reset_clears_them(sandb
     assert cleared["completed_at"] == {}
     assert cleared["submits_accepted"] == cleared["polls"] == 0
     assert poll(sandbox, submitted["job_set_id"]).status_code == 404
+
+
+def test_stats_show_the_most_polls_of_one_job_set_answered_at_once(sandbox):
+    first = submit(sandbox, body()).json()["job_set_id"]
+    second = submit(sandbox, body()).json()["job_set_id"]
+    poll(sandbox, first)
+    poll(sandbox, second)
+    assert stats(sandbox)["max_concurrent_polls_per_job_set"] == 1  # one after the other
+
+    sandbox.configure(slow_rate=1.0, slow_seconds=0.5)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda job_set_id: poll(sandbox, job_set_id), [first, first, second]))
+    finally:
+        sandbox.configure(slow_rate=0.0, slow_seconds=5.0)
+    assert stats(sandbox)["max_concurrent_polls_per_job_set"] == 2
+
+    requests.post(sandbox.url + "/_sandbox/reset", timeout=5)
+    assert stats(sandbox)["max_concurrent_polls_per_job_set"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,62 @@ def test_a_key_turns_sandbox_mode_off_and_points_at_the_real_gateway():
         [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.split() == ["False", "https://gateway.pixazo.ai"], result.stderr
+
+
+def storages_in(**env) -> dict:
+    """settings.STORAGES as a fresh process sees it with these variables (no S3 library needed)."""
+    code = (
+        "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='soulsite.settings'; django.setup();"
+        "from django.conf import settings as s; print(json.dumps(s.STORAGES))"
+    )
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOUL_", "AWS_", "DATABASE_URL", "REDIS_URL"))
+    }
+    environment.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_results_are_kept_on_local_disk_by_default():
+    storages = storages_in()
+    assert storages["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+
+
+def test_an_s3_bucket_from_the_environment_becomes_the_private_default_storage():
+    storages = storages_in(
+        SOUL_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="soul-images",
+        AWS_S3_ENDPOINT_URL="https://s3.example.com",
+        AWS_S3_REGION_NAME="eu-central-1",
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="not-a-real-secret",
+    )
+    default = storages["default"]
+    assert default["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = default["OPTIONS"]
+    assert options["bucket_name"] == "soul-images"
+    assert options["endpoint_url"] == "https://s3.example.com"
+    assert options["region_name"] == "eu-central-1"
+    assert (options["access_key"], options["secret_key"]) == ("AKIDEXAMPLE", "not-a-real-secret")
+    # Private objects; any URL the storage makes is signed and short-lived.
+    assert options["default_acl"] == "private" and options["querystring_auth"] is True
+    assert options["file_overwrite"] is False
+    # Static files are not affected.
+    assert storages["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedStaticFilesStorage"
+
+
+def test_a_bucket_name_alone_selects_s3_and_empty_credentials_leave_them_to_boto3():
+    options = storages_in(AWS_STORAGE_BUCKET_NAME="soul-images")["default"]["OPTIONS"]
+    assert options["bucket_name"] == "soul-images"
+    assert options["access_key"] is None and options["endpoint_url"] is None
+
+
+def test_s3_without_a_bucket_is_a_clear_start_up_error():
+    result = run_check(SOUL_STORAGE="s3")
+    assert result.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME" in result.stderr

@@ -415,6 +415,9 @@ class SandboxState:
             self.accepted_by_key: dict[str, int] = {}
             self.unfinished: list[float] = []  # a heap of the terminal instants not yet passed
             self.max_in_flight_seen = 0
+            # Polls of one job set being answered at the same moment (two workers on one job set).
+            self.polls_active: dict[str, int] = {}
+            self.max_concurrent_polls_per_job_set = 0
             # Answers a test has queued for the next submits or polls, first in first out.
             self.scripted: dict[str, collections.deque] = {
                 SUBMIT_PATH: collections.deque(),
@@ -462,6 +465,18 @@ class SandboxState:
     def count_fault(self, kind: str) -> None:
         with self.lock:
             self.faults[kind] += 1
+
+    def poll_begins(self, job_set_id: str) -> None:
+        with self.lock:
+            active = self.polls_active.get(job_set_id, 0) + 1
+            self.polls_active[job_set_id] = active
+            self.max_concurrent_polls_per_job_set = max(self.max_concurrent_polls_per_job_set, active)
+
+    def poll_ends(self, job_set_id: str) -> None:
+        with self.lock:
+            active = self.polls_active.pop(job_set_id, 0) - 1
+            if active > 0:
+                self.polls_active[job_set_id] = active
 
     def roll(self) -> FaultRoll:
         """Draw the faults of one submit or poll request (always three draws, for reproducibility)."""
@@ -625,6 +640,7 @@ class SandboxState:
                 "faults": dict(self.faults),
                 "in_flight": self._in_flight(now),
                 "max_in_flight_seen": self.max_in_flight_seen,
+                "max_concurrent_polls_per_job_set": self.max_concurrent_polls_per_job_set,
                 "webhooks_pending": len(self.webhook_timers),
             }
 
@@ -826,6 +842,15 @@ class DropConnection(Exception):
 _FAULTABLE = frozenset({SUBMIT_PATH, POLL_PATH})
 
 
+def _polled_job_set(request: Request) -> str | None:
+    """The job set id a poll request asks about (None for anything else)."""
+    if request.method != "POST" or request.path != POLL_PATH:
+        return None
+    body = request.json_object()
+    job_set_id = body.get("job_set_id") if body else None
+    return job_set_id.lower() if params.is_uuid(job_set_id) else None
+
+
 class SandboxApp:
     """The WSGI application: exact-path routes, the key checked on the API endpoints."""
 
@@ -846,22 +871,30 @@ class SandboxApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         self.state.count("requests_total")
         after = None
+        polled = None  # the job set this request polls, while it is being answered
         try:
-            request = _read_request(environ, self.config.public_url)
-            if request is None:
-                response = _error(413, "Request body too large")
-            else:
-                response, after = self.dispatch(request)
-        except Exception:
-            # Every error body must be JSON, even for the sandbox's own bugs.
-            traceback.print_exc(file=sys.stderr)
-            response = _error(500, "An unexpected error occurred, please try again later")
-        if after == "drop":
-            self.state.count_fault("drop")
-            raise DropConnection
-        if after == "slow":
-            self.state.count_fault("slow")
-            self.state.stopping.wait(self.config.slow_seconds)
+            try:
+                request = _read_request(environ, self.config.public_url)
+                if request is None:
+                    response = _error(413, "Request body too large")
+                else:
+                    polled = _polled_job_set(request)
+                    if polled:
+                        self.state.poll_begins(polled)
+                    response, after = self.dispatch(request)
+            except Exception:
+                # Every error body must be JSON, even for the sandbox's own bugs.
+                traceback.print_exc(file=sys.stderr)
+                response = _error(500, "An unexpected error occurred, please try again later")
+            if after == "drop":
+                self.state.count_fault("drop")
+                raise DropConnection
+            if after == "slow":
+                self.state.count_fault("slow")
+                self.state.stopping.wait(self.config.slow_seconds)
+        finally:
+            if polled:
+                self.state.poll_ends(polled)
         status, headers, body = response
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)

@@ -1,6 +1,7 @@
 from django import template
 from django.utils import timezone
 
+from ..sizes import size_parts
 from ..soul import params
 
 register = template.Library()
@@ -44,3 +45,14 @@ def ordinal(number: int) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def size_ratio(width_and_height: str) -> str:
+    """'3:4 portrait' for '1536x2048'."""
+    return " ".join(size_parts(width_and_height))
+
+
+@register.filter
+def size_pixels(width_and_height: str) -> str:
+    return width_and_height.replace("x", "×")

@@ -12,7 +12,7 @@ from generations.models import JobSet
 def test_a_person_generates_an_image_and_watches_it_arrive(logged_in, live_server, cluster):
     page = logged_in
     page.get_by_label("Prompt", exact=True).fill("an orange cat asleep on a stack of books")
-    page.get_by_role("radio", name="4").check()
+    page.get_by_role("radio", name="4 images").check()
     page.get_by_role("button", name="Generate").click()
 
     card = page.locator("article.card").first

@@ -5,7 +5,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from generations import tracking
+from generations import teams, tracking
+from generations.models import Membership, Team
 
 
 class Command(BaseCommand):
@@ -24,6 +25,8 @@ class Command(BaseCommand):
             )
             return
         password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
+        admin = User.objects.create_superuser(username=username, email="", password=password)
+        team, _ = Team.objects.get_or_create(name="Studio")
+        teams.add_member(team, admin, Membership.Role.MANAGER)
         self.stdout.write(self.style.SUCCESS("Created the first admin. This is shown once, write it down:"))
         self.stdout.write(f"    username: {username}\n    password: {password}")

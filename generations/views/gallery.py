@@ -1,18 +1,16 @@
-"""Pages and htmx fragments. Every view needs a login (LoginRequiredMiddleware)."""
+"""The gallery page, the generate form and the cards' htmx fragments."""
 
 from __future__ import annotations
 
-import mimetypes
-
 from django.contrib import messages
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
-from .forms import GenerateForm
-from .models import JobSet
+from .. import references, selectors, services, teams
+from ..forms import GenerateForm, initial_from
+from ..models import JobSet
 
 SPEND_CHANGED = "spend-changed"
 
@@ -31,34 +29,66 @@ def gallery(request: HttpRequest) -> HttpResponse:
     context["more_before"] = job_sets[-1].id if len(job_sets) == selectors.GALLERY_PAGE_SIZE else None
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
-    context["form"] = GenerateForm()
+    context["form"] = _form(request)
     return render(request, "generations/gallery.html", context)
+
+
+def _form(request: HttpRequest, *args, **kwargs) -> GenerateForm:
+    return GenerateForm(*args, team=teams.current_team(request.user), **kwargs)
 
 
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
-    form = GenerateForm(request.POST)
+    team = teams.current_team(request.user)
+    form = _form(request, request.POST, request.FILES)
+    if team is None:
+        form.add_error(
+            None, "You are not in a team yet, so there is nobody to charge: ask a manager to add you."
+        )
     if not form.is_valid():
         if request.htmx:
             return render(request, "generations/gallery.html#generate-form", {"form": form}, status=422)
         return render(request, "generations/gallery.html", {"form": form, "job_sets": []}, status=422)
-    job_set = services.create_job_set(request.user, form.job_set_fields())
+    fields = form.job_set_fields()
+    with transaction.atomic():
+        upload = form.cleaned_data.get("image_reference_upload")
+        if upload:
+            fields["reference_upload"] = references.store_upload(
+                request.user, team, upload, form.upload_content_type
+            )
+        job_set = services.create_job_set(request.user, {**fields, "team": team})
     if not request.htmx:
         messages.success(request, "Sent to the queue.")
         return redirect("gallery")
-    context = {"form": GenerateForm(initial=_keep_choices(form)), "job_set": job_set, "new_card": True}
+    context = {"form": _form(request, initial=form.next_initial()), "job_set": job_set}
     context["positions"] = selectors.queue_positions([job_set])
     response = render(request, "generations/gallery.html#generate-success", context)
     response["HX-Trigger"] = SPEND_CHANGED
     return response
 
 
-def _keep_choices(form: GenerateForm) -> dict:
-    """After a submit the form keeps its options but clears the prompt and seed."""
-    data = dict(form.cleaned_data)
-    data.pop("prompt", None)
-    data.pop("seed", None)
-    return data
+@require_GET
+def reuse(request: HttpRequest, pk: int) -> HttpResponse:
+    """The generate form filled with a job set's settings, not submitted."""
+    job_set = _own_job_set(request, pk)
+    form = _form(request, initial=initial_from(job_set, keep_seed=request.GET.get("seed") == "keep"))
+    if request.htmx:
+        return render(request, "generations/gallery.html#generate-form", {"form": form})
+    job_sets = selectors.gallery_page(request.user)
+    return render(
+        request, "generations/gallery.html", {"form": form, **_cards_context(request.user, job_sets)}
+    )
+
+
+@require_GET
+def details(request: HttpRequest, pk: int) -> HttpResponse:
+    job_set = get_object_or_404(
+        selectors.visible_job_sets(request.user)
+        .select_related("style", "character", "user", "team")
+        .prefetch_related("jobs"),
+        pk=pk,
+    )
+    return render(request, "generations/details.html", {"job_set": job_set})
 
 
 @require_GET
@@ -129,25 +159,3 @@ def spend_chip(request: HttpRequest) -> HttpResponse:
     return render(
         request, "generations/partials/spend_chip.html", {"spend": selectors.spend_total(request.user)}
     )
-
-
-@require_GET
-def image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
-    """A stored result, only to someone who may see its job set."""
-    job = get_object_or_404(selectors.visible_jobs(request.user), pk=pk)
-    field = job.image if kind == "raw" else (job.preview or job.image)
-    if not field:
-        raise Http404("This image has not been downloaded.")
-    try:
-        stream = default_storage.open(field.name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing from storage.") from exc
-    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
-    response = FileResponse(stream, content_type=content_type)
-    if request.GET.get("download"):
-        extension = field.name.rsplit(".", 1)[-1]
-        filename = f"soulsite-{job.job_set_id}-{job.index + 1}-{kind}.{extension}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # Results never change once stored; private so shared caches keep none.
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response

@@ -1,67 +1,17 @@
-"""Job sets, their jobs, styles, prices and the tracker's lease."""
+"""Job sets (one generateSoul request each), their jobs (one image each) and attempt history."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .soul import params
-
-
-class Style(models.Model):
-    """A Soul style from the gateway's catalogue. Never deleted: old job sets keep their name."""
-
-    id = models.UUIDField(primary_key=True, help_text="The upstream style id.")
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    preview_url = models.URLField(max_length=2083, blank=True)
-    is_active = models.BooleanField(default=True, help_text="Offered on the generate form.")
-    position = models.PositiveIntegerField(default=0, help_text="Order on the form (lower first).")
-
-    class Meta:
-        ordering = ["position", "name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Price(models.Model):
-    """What one job set costs, from a date on. History is never rewritten: job sets snapshot it."""
-
-    quality = models.CharField(max_length=8, choices=[(q, q) for q in params.QUALITIES])
-    batch_size = models.PositiveSmallIntegerField(choices=[(b, str(b)) for b in params.BATCH_SIZES])
-    amount = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD per job set.")
-    effective_from = models.DateField(default=timezone.localdate)
-
-    class Meta:
-        ordering = ["quality", "batch_size", "-effective_from"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["quality", "batch_size", "effective_from"], name="one_price_per_day"
-            ),
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="price_not_negative"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.quality} × {self.batch_size}: ${self.amount} from {self.effective_from}"
-
-    @classmethod
-    def current(cls, quality: str, batch_size: int, on=None) -> Decimal:
-        """The price in force on ``on`` (today by default)."""
-        on = on or timezone.localdate()
-        price = (
-            cls.objects.filter(quality=quality, batch_size=batch_size, effective_from__lte=on)
-            .order_by("-effective_from")
-            .values_list("amount", flat=True)
-            .first()
-        )
-        if price is None:
-            raise cls.DoesNotExist(f"No price is set for {quality} with batch size {batch_size}.")
-        return price
+from ..soul import params
+from .catalogue import Style
+from .references import Character, ReferenceUpload
+from .teams import Team
 
 
 class JobSet(models.Model):
@@ -95,8 +45,10 @@ class JobSet(models.Model):
         "style",
         "style_strength",
         "custom_reference_id",
+        "character",
         "custom_reference_strength",
         "image_reference_image_url",
+        "reference_upload",
     )
     PENDING = (Status.WAITING, Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
     IN_FLIGHT = (Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
@@ -110,6 +62,7 @@ class JobSet(models.Model):
     )
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_sets")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="job_sets", null=True, blank=True)
 
     # What was asked, parameter by parameter, named as in the API.
     prompt = models.TextField()
@@ -121,8 +74,16 @@ class JobSet(models.Model):
     style = models.ForeignKey(Style, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     style_strength = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     custom_reference_id = models.UUIDField(null=True, blank=True)
+    # The saved character it was picked by, for its name (the id above is what was sent).
+    character = models.ForeignKey(
+        Character, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     custom_reference_strength = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     image_reference_image_url = models.URLField(max_length=2083, blank=True)
+    # An uploaded reference: sent as a signed public link made when the request goes out.
+    reference_upload = models.ForeignKey(
+        ReferenceUpload, on_delete=models.PROTECT, null=True, blank=True, related_name="job_sets"
+    )
 
     # What the upstream said.
     upstream_id = models.CharField("upstream job set id", max_length=64, null=True, blank=True, unique=True)
@@ -265,39 +226,3 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.status_code or ''} at {self.at:%H:%M:%S}"
-
-
-class GatewayState(models.Model):
-    """Site-wide facts about the gateway, one row: paused sending, a lowered concurrency."""
-
-    paused = models.BooleanField(default=False)
-    paused_reason = models.TextField(blank=True)
-    paused_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    paused_at = models.DateTimeField(null=True, blank=True)
-    last_probe_at = models.DateTimeField(null=True, blank=True)
-    # After a 400 "concurrent requests" answer: how many the upstream seems to allow, until when.
-    concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
-    concurrency_limit_until = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "gateway state"
-        verbose_name_plural = "gateway state"
-
-    def __str__(self) -> str:
-        return "Sending paused" if self.paused else "Sending normally"
-
-    @classmethod
-    def get(cls) -> GatewayState:
-        state, _ = cls.objects.get_or_create(pk=1)
-        return state
-
-
-class Lease(models.Model):
-    """A named lock held by one worker until it expires (the tracker loop, the send slot)."""
-
-    name = models.CharField(max_length=50, primary_key=True)
-    holder = models.CharField(max_length=100, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -1,0 +1,23 @@
+"""soulsite's models, one module per subject."""
+
+from .catalogue import Price, Style
+from .jobs import Attempt, Job, JobSet, result_path
+from .references import Character, ReferenceUpload
+from .system import GatewayState, Lease
+from .teams import Membership, Profile, Team
+
+__all__ = [
+    "Attempt",
+    "Character",
+    "GatewayState",
+    "Job",
+    "JobSet",
+    "Lease",
+    "Membership",
+    "Price",
+    "Profile",
+    "ReferenceUpload",
+    "Style",
+    "Team",
+    "result_path",
+]

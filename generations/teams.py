@@ -1,0 +1,44 @@
+"""Who is in which team, and which team a person works in now."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Membership, Profile, Team
+
+
+def memberships(user) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def current_membership(user) -> Membership | None:
+    """The membership of the team ``user`` works in: the one they chose, else their first."""
+    if not user.is_authenticated:
+        return None
+    profile, _ = Profile.objects.get_or_create(user=user)
+    chosen = None
+    if profile.current_team_id:
+        chosen = memberships(user).filter(team_id=profile.current_team_id).first()
+    if chosen is None:
+        chosen = memberships(user).first()
+        if chosen is not None and profile.current_team_id != chosen.team_id:
+            Profile.objects.filter(pk=profile.pk).update(current_team=chosen.team)
+    return chosen
+
+
+def current_team(user) -> Team | None:
+    membership = current_membership(user)
+    return membership.team if membership else None
+
+
+def switch(user, team_id: int) -> bool:
+    """Work in ``team_id`` from now on (kept across sessions). False if not a member."""
+    if not Membership.objects.filter(user=user, team_id=team_id).exists():
+        return False
+    Profile.objects.update_or_create(user=user, defaults={"current_team_id": team_id})
+    return True
+
+
+def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
+    membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+    return membership

@@ -1,0 +1,1 @@
+"""Pages and htmx fragments. Every view needs a login (LoginRequiredMiddleware) unless marked."""

@@ -1,0 +1,68 @@
+"""Files: stored results, style previews, and the signed public links to uploaded references."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles import finders
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.templatetags.static import static
+from django.views.decorators.http import require_GET
+
+from .. import references, selectors
+from ..models import Style
+
+
+def _file_response(name: str, content_type: str | None = None) -> FileResponse:
+    try:
+        stream = default_storage.open(name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing from storage.") from exc
+    content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(stream, content_type=content_type)
+
+
+@require_GET
+def image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+    """A stored result, only to someone who may see its job set."""
+    job = get_object_or_404(selectors.visible_jobs(request.user), pk=pk)
+    field = job.image if kind == "raw" else (job.preview or job.image)
+    if not field:
+        raise Http404("This image has not been downloaded.")
+    response = _file_response(field.name)
+    if request.GET.get("download"):
+        extension = field.name.rsplit(".", 1)[-1]
+        filename = f"soulsite-{job.job_set_id}-{job.index + 1}-{kind}.{extension}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Results never change once stored; private so shared caches keep none.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@require_GET
+def style_preview(request: HttpRequest, pk) -> HttpResponse:
+    """Our copy of a style's preview; the shipped one for known styles; else 404."""
+    style = get_object_or_404(Style, pk=pk)
+    if style.preview:
+        response = _file_response(style.preview.name)
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+    if finders.find(f"styles/{style.pk}.png"):
+        return redirect(static(f"styles/{style.pk}.png"))
+    raise Http404("No preview for this style.")
+
+
+@login_not_required
+@require_GET
+def reference_link(request: HttpRequest, token: str) -> FileResponse:
+    """An uploaded reference image for the gateway: only the file the link names, only until it expires."""
+    upload = references.resolve(token)
+    if upload is None:
+        raise Http404("This link is not valid or has expired.")
+    response = _file_response(upload.file.name, upload.content_type)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
