@@ -2,9 +2,10 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import gateway, services, styles
-from .models import Attempt, GatewayState, Job, JobSet, Lease, Price, Style
+from .models import Attempt, Character, GatewayState, Job, JobSet, Lease, Membership, Price, Style, Team
 from .soul.client import SoulError
 
 
@@ -45,7 +46,7 @@ class StyleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(SimpleHistoryAdmin):
     list_display = ["quality", "batch_size", "amount", "effective_from"]
     list_filter = ["quality", "batch_size"]
     date_hierarchy = "effective_from"
@@ -126,7 +127,7 @@ class JobSetAdmin(admin.ModelAdmin):
     ]
     search_fields = ["prompt", "upstream_id", "=id"]
     date_hierarchy = "created_at"
-    list_select_related = ["user"]
+    list_select_related = ["user", "team"]
     inlines = [JobInline, AttemptInline]
     fieldsets = [
         ("Request", {"fields": ["user", *JobSet.PARAMETER_FIELDS]}),
@@ -260,3 +261,72 @@ class LeaseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "member_count", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+    @admin.display(description="Members")
+    def member_count(self, team):
+        return team.memberships.count()
+
+
+@admin.register(Membership)
+class MembershipAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "team", "role", "created_at"]
+    list_filter = ["team", "role"]
+    search_fields = ["user__username", "user__email", "team__name"]
+    autocomplete_fields = ["user", "team"]
+
+
+class ChangeLogAdmin(admin.ModelAdmin):
+    """Who changed what, when, old → new: a read-only list over django-simple-history's records."""
+
+    list_display = ["history_date", "history_user", "change", "record", "differences"]
+    list_filter = ["history_type", "history_date"]
+    date_hierarchy = "history_date"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Change")
+    def change(self, record):
+        return {"+": "added", "~": "changed", "-": "removed"}[record.history_type]
+
+    @admin.display(description="Record")
+    def record(self, record):
+        return str(record.instance)
+
+    @admin.display(description="Old → new")
+    def differences(self, record):
+        previous = record.prev_record
+        if previous is None:
+            return "—"
+        delta = record.diff_against(previous)
+        return "; ".join(f"{change.field}: {change.old} → {change.new}" for change in delta.changes) or "—"
+
+
+admin.site.register(Membership.history.model, ChangeLogAdmin)
+admin.site.register(Price.history.model, ChangeLogAdmin)
+
+
+@admin.register(Character)
+class CharacterAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "upstream_id", "created_by", "created_at"]
+    list_filter = ["team"]
+    search_fields = ["name", "upstream_id"]

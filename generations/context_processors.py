@@ -1,10 +1,14 @@
 from django.conf import settings
 
+from . import teams
 from .models import GatewayState
 
 
 def soulsite(request):
     context = {"soul_sandbox": settings.SOUL_SANDBOX}
-    if getattr(request, "user", None) and request.user.is_authenticated:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
         context["gateway_paused"] = GatewayState.objects.filter(pk=1, paused=True).first()
+        context["my_memberships"] = list(teams.memberships(user))
+        context["current_membership"] = teams.current_membership(user)
     return context

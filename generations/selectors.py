@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import Job, JobSet
+from .models import Job, JobSet, Membership, Team
 
 GALLERY_PAGE_SIZE = 48
 CENT = Decimal("0.01")
@@ -16,18 +17,61 @@ def cents(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
 
+def my_team_ids(user) -> QuerySet:
+    return Membership.objects.filter(user=user).values("team_id")
+
+
 def visible_job_sets(user) -> QuerySet[JobSet]:
-    """The job sets ``user`` may see: their own."""
-    return JobSet.objects.filter(user=user)
+    """What ``user`` may see: the work of every team they belong to (staff: everything)."""
+    if user.is_staff:
+        return JobSet.objects.all()
+    return JobSet.objects.filter(Q(team__in=my_team_ids(user)) | Q(team__isnull=True, user=user))
 
 
 def visible_jobs(user) -> QuerySet[Job]:
-    return Job.objects.filter(job_set__user=user)
+    return Job.objects.filter(job_set__in=visible_job_sets(user))
 
 
-def gallery_page(user, before: int | None = None, size: int = GALLERY_PAGE_SIZE) -> list[JobSet]:
+def may_manage(user, job_set: JobSet) -> bool:
+    """Stopping or changing a job set is for its owner, its team's managers and staff."""
+    if user.is_staff or job_set.user_id == user.pk:
+        return True
+    return Membership.objects.filter(
+        user=user, team_id=job_set.team_id, role=Membership.Role.MANAGER
+    ).exists()
+
+
+@dataclass(frozen=True)
+class GalleryView:
+    """Whose work the gallery shows: "mine", the whole "team", or one member's."""
+
+    team: Team | None
+    mine: bool = False
+    member: int | None = None
+
+    def query_string(self) -> str:
+        if self.member:
+            return f"member={self.member}"
+        return "view=mine" if self.mine else "view=team"
+
+
+def gallery_view(user, team: Team | None, params) -> GalleryView:
+    member = params.get("member", "")
+    if member.isdigit() and team and Membership.objects.filter(team=team, user_id=int(member)).exists():
+        return GalleryView(team=team, member=int(member))
+    return GalleryView(team=team, mine=params.get("view") == "mine")
+
+
+def gallery_page(
+    user, view: GalleryView, before: int | None = None, size: int = GALLERY_PAGE_SIZE
+) -> list[JobSet]:
     """Newest first, ``size`` at a time, on a stable cursor (the id of the last card seen)."""
-    query = visible_job_sets(user).select_related("style").prefetch_related("jobs").order_by("-id")
+    query = visible_job_sets(user).filter(team=view.team)
+    if view.mine:
+        query = query.filter(user=user)
+    elif view.member:
+        query = query.filter(user_id=view.member)
+    query = query.select_related("style", "user").prefetch_related("jobs").order_by("-id")
     if before is not None:
         query = query.filter(id__lt=before)
     return list(query[:size])
@@ -56,3 +100,24 @@ def queue_positions(job_sets: list[JobSet]) -> dict[int, int]:
     base = JobSet.objects.filter(status=JobSet.Status.WAITING, id__lt=oldest).aggregate(n=Count("id"))["n"]
     position = {pk: base + index + 1 for index, pk in enumerate(ordered)}
     return {js.id: position[js.id] for js in waiting if js.id in position}
+
+
+def member_spend(team: Team) -> dict[int, dict[str, Decimal]]:
+    """Each member's spend in ``team``: charged and reserved, by user id."""
+    rows = (
+        JobSet.objects.filter(team=team)
+        .values("user_id")
+        .annotate(
+            charged=Sum("price", filter=Q(charge=JobSet.Charge.CHARGED)),
+            reserved=Sum("price", filter=Q(charge=JobSet.Charge.RESERVED)),
+            count=Count("id"),
+        )
+    )
+    return {
+        row["user_id"]: {
+            "charged": cents(row["charged"]),
+            "reserved": cents(row["reserved"]),
+            "count": row["count"],
+        }
+        for row in rows
+    }

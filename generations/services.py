@@ -492,10 +492,15 @@ def cancel_waiting(job_set: JobSet) -> bool:
     return bool(done)
 
 
-def submit_again(job_set: JobSet, user) -> JobSet:
-    """A new job set with the same parameters (and a new idempotency key)."""
+def submit_again(job_set: JobSet, user, team) -> JobSet:
+    """A new job set with the same parameters (and a new idempotency key), for ``user`` in ``team``."""
     fields = {name: getattr(job_set, name) for name in JobSet.PARAMETER_FIELDS}
-    return create_job_set(user, fields)
+    if job_set.team_id != team.pk:
+        # Characters and uploads belong to the team they were made in.
+        fields.update(
+            character=None, custom_reference_id=None, custom_reference_strength=None, reference_upload=None
+        )
+    return create_job_set(user, {**fields, "team": team})
 
 
 def retry_downloads(job_set: JobSet) -> int:

@@ -42,3 +42,13 @@ def switch(user, team_id: int) -> bool:
 def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
     membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
     return membership
+
+
+def members_of(team: Team) -> list[Membership]:
+    return list(Membership.objects.filter(team=team).select_related("user").order_by("user__username"))
+
+
+def is_manager(user, team: Team | None) -> bool:
+    return (
+        bool(team) and Membership.objects.filter(user=user, team=team, role=Membership.Role.MANAGER).exists()
+    )

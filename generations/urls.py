@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from . import webhooks
-from .views import characters, gallery, media
+from .views import characters, gallery, media, teams
 
 urlpatterns = [
     path("", gallery.gallery, name="gallery"),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("job-sets/<int:pk>/cancel/", gallery.cancel, name="cancel"),
     path("job-sets/<int:pk>/submit-again/", gallery.submit_again, name="submit-again"),
     path("job-sets/<int:pk>/retry-download/", gallery.retry_download, name="retry-download"),
+    path("team/", teams.team, name="team"),
+    path("team/add/", teams.add_member, name="add-member"),
+    path("team/members/<int:pk>/role/", teams.change_role, name="change-role"),
+    path("team/members/<int:pk>/remove/", teams.remove_member, name="remove-member"),
+    path("team/switch/", teams.switch_team, name="switch-team"),
     path("characters/", characters.characters, name="characters"),
     path("characters/<int:pk>/delete/", characters.delete_character, name="delete-character"),
     path("styles/<uuid:pk>/preview/", media.style_preview, name="style-preview"),

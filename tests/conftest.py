@@ -36,6 +36,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         path.unlink(missing_ok=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_passwords():
+    # The real hasher is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory):
     path = tmp_path_factory.mktemp("media")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from ..soul import params
 
@@ -37,6 +38,7 @@ class Price(models.Model):
     batch_size = models.PositiveSmallIntegerField(choices=[(b, str(b)) for b in params.BATCH_SIZES])
     amount = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD per job set.")
     effective_from = models.DateField(default=timezone.localdate)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["quality", "batch_size", "-effective_from"]

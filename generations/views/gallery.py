@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,14 +19,24 @@ def _cards_context(user, job_sets: list[JobSet]) -> dict:
     return {"job_sets": job_sets, "positions": selectors.queue_positions(job_sets)}
 
 
+def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
+    membership = teams.current_membership(request.user)
+    view = selectors.gallery_view(request.user, membership.team if membership else None, request.GET)
+    job_sets = selectors.gallery_page(request.user, view, before=before)
+    context = _cards_context(request.user, job_sets)
+    context.update(
+        view=view,
+        membership=membership,
+        members=teams.members_of(membership.team) if membership else [],
+        more_before=job_sets[-1].id if len(job_sets) == selectors.GALLERY_PAGE_SIZE else None,
+    )
+    return context
+
+
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     before = request.GET.get("before")
-    job_sets = selectors.gallery_page(
-        request.user, before=int(before) if before and before.isdigit() else None
-    )
-    context = _cards_context(request.user, job_sets)
-    context["more_before"] = job_sets[-1].id if len(job_sets) == selectors.GALLERY_PAGE_SIZE else None
+    context = _gallery_context(request, int(before) if before and before.isdigit() else None)
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
     context["form"] = _form(request)
@@ -70,14 +80,11 @@ def generate(request: HttpRequest) -> HttpResponse:
 @require_GET
 def reuse(request: HttpRequest, pk: int) -> HttpResponse:
     """The generate form filled with a job set's settings, not submitted."""
-    job_set = _own_job_set(request, pk)
+    job_set = _visible_job_set(request, pk)
     form = _form(request, initial=initial_from(job_set, keep_seed=request.GET.get("seed") == "keep"))
     if request.htmx:
         return render(request, "generations/gallery.html#generate-form", {"form": form})
-    job_sets = selectors.gallery_page(request.user)
-    return render(
-        request, "generations/gallery.html", {"form": form, **_cards_context(request.user, job_sets)}
-    )
+    return render(request, "generations/gallery.html", {"form": form, **_gallery_context(request)})
 
 
 @require_GET
@@ -103,8 +110,16 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _own_job_set(request: HttpRequest, pk: int) -> JobSet:
+def _visible_job_set(request: HttpRequest, pk: int) -> JobSet:
     return get_object_or_404(selectors.visible_job_sets(request.user), pk=pk)
+
+
+def _managed_job_set(request: HttpRequest, pk: int) -> JobSet:
+    """A job set this person may stop or change; 404 otherwise, as for one they cannot see."""
+    job_set = _visible_job_set(request, pk)
+    if not selectors.may_manage(request.user, job_set):
+        raise Http404("Only its owner or a team manager may do that.")
+    return job_set
 
 
 def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
@@ -125,7 +140,7 @@ def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
 
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    job_set = _own_job_set(request, pk)
+    job_set = _managed_job_set(request, pk)
     if not services.cancel_waiting(job_set):
         messages.error(request, "It had already been sent, so it can no longer be canceled.")
     if request.htmx:
@@ -135,8 +150,10 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
-    original = _own_job_set(request, pk)
-    job_set = services.submit_again(original, request.user)
+    original = _visible_job_set(request, pk)
+    if teams.current_team(request.user) is None:
+        raise Http404("You are not in a team.")
+    job_set = services.submit_again(original, request.user, teams.current_team(request.user))
     if not request.htmx:
         return redirect("gallery")
     context = {"job_set": job_set, "positions": selectors.queue_positions([job_set])}
@@ -147,7 +164,7 @@ def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
-    job_set = _own_job_set(request, pk)
+    job_set = _managed_job_set(request, pk)
     services.retry_downloads(job_set)
     if request.htmx:
         return _card_response(request, job_set)

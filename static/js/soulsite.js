@@ -69,3 +69,12 @@
     }
   });
 })();
+
+// The team switcher submits as soon as a team is chosen (its button is for no-JS use).
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
+  });
+})();
