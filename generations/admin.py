@@ -5,7 +5,19 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import gateway, services, styles
-from .models import Attempt, Character, GatewayState, Job, JobSet, Lease, Membership, Price, Style, Team
+from .models import (
+    Attempt,
+    Budget,
+    Character,
+    GatewayState,
+    Job,
+    JobSet,
+    Lease,
+    Membership,
+    Price,
+    Style,
+    Team,
+)
 from .soul.client import SoulError
 
 
@@ -321,6 +333,14 @@ class ChangeLogAdmin(admin.ModelAdmin):
         return "; ".join(f"{change.field}: {change.old} → {change.new}" for change in delta.changes) or "—"
 
 
+@admin.register(Budget)
+class BudgetAdmin(SimpleHistoryAdmin):
+    list_display = ["team", "user", "monthly_limit"]
+    list_filter = ["team"]
+    autocomplete_fields = ["team", "user"]
+
+
+admin.site.register(Budget.history.model, ChangeLogAdmin)
 admin.site.register(Membership.history.model, ChangeLogAdmin)
 admin.site.register(Price.history.model, ChangeLogAdmin)
 

@@ -8,13 +8,9 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 
 from .models import Job, JobSet, Membership, Team
+from .spend import cents
 
 GALLERY_PAGE_SIZE = 48
-CENT = Decimal("0.01")
-
-
-def cents(value) -> Decimal:
-    return Decimal(str(value or 0)).quantize(CENT)
 
 
 def my_team_ids(user) -> QuerySet:
@@ -77,18 +73,6 @@ def gallery_page(
     return list(query[:size])
 
 
-def spend_total(user) -> dict[str, Decimal]:
-    """What ``user`` has spent: charged, and reserved by job sets not yet finished."""
-    totals = JobSet.objects.filter(user=user).aggregate(
-        charged=Sum("price", filter=Q(charge=JobSet.Charge.CHARGED)),
-        reserved=Sum("price", filter=Q(charge=JobSet.Charge.RESERVED)),
-    )
-    # SQLite adds decimals as floats: bring the sums back to whole cents.
-    charged = cents(totals["charged"])
-    reserved = cents(totals["reserved"])
-    return {"charged": charged, "reserved": reserved, "total": charged + reserved}
-
-
 def queue_positions(job_sets: list[JobSet]) -> dict[int, int]:
     """Place in the local queue (1 = next to be sent) of each waiting job set given."""
     waiting = [js for js in job_sets if js.status == JobSet.Status.WAITING]
@@ -121,3 +105,24 @@ def member_spend(team: Team) -> dict[int, dict[str, Decimal]]:
         }
         for row in rows
     }
+
+
+def same_request_done(team, form) -> list[JobSet]:
+    """Finished job sets of ``team`` with exactly this request and a fixed seed (worth offering first)."""
+    fields = form.job_set_fields()
+    if team is None or fields["seed"] is None or fields["reference_upload"] is not None:
+        return []
+    match = {
+        name: fields[name]
+        for name in JobSet.PARAMETER_FIELDS
+        if name not in ("character", "reference_upload")
+    }
+    if match["style"] is None:
+        match["style__isnull"] = True
+        del match["style"]
+    return list(
+        JobSet.objects.filter(team=team, status=JobSet.Status.COMPLETED, **match)
+        .select_related("user")
+        .prefetch_related("jobs")
+        .order_by("-id")[:3]
+    )

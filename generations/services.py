@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import backoff, downloads, gateway, references, tracking
+from . import backoff, downloads, gateway, references, spend, tracking
 from .charges import charge_for
 from .models import Attempt, Job, JobSet, Lease, Price
 from .soul import client as soul
@@ -49,9 +49,13 @@ def send_claim_seconds() -> float:
 
 
 def create_job_set(user, fields: dict) -> JobSet:
-    """Store a new job set as waiting and, once committed, ask a worker to send it."""
+    """Store a new job set as waiting and, once committed, ask a worker to send it.
+
+    Raises spend.BudgetExceeded, having stored nothing, when a budget would be passed.
+    """
     with transaction.atomic():
         price = Price.current(fields["quality"], fields["batch_size"])
+        spend.hold(user, fields.get("team"), price)  # raises BudgetExceeded
         hooks = {}
         if settings.SOUL_PUBLIC_URL:
             hooks = {

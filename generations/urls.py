@@ -1,11 +1,12 @@
 from django.urls import path, re_path
 
 from . import webhooks
-from .views import characters, gallery, media, teams
+from .views import characters, gallery, media, spend, teams
 
 urlpatterns = [
     path("", gallery.gallery, name="gallery"),
     path("generate/", gallery.generate, name="generate"),
+    path("generate/price/", gallery.price, name="price"),
     path("job-sets/<int:pk>/", gallery.details, name="details"),
     path("job-sets/<int:pk>/card/", gallery.card, name="card"),
     path("job-sets/<int:pk>/reuse/", gallery.reuse, name="reuse"),
@@ -17,11 +18,14 @@ urlpatterns = [
     path("team/members/<int:pk>/role/", teams.change_role, name="change-role"),
     path("team/members/<int:pk>/remove/", teams.remove_member, name="remove-member"),
     path("team/switch/", teams.switch_team, name="switch-team"),
+    path("team/budgets/", teams.set_budgets, name="set-budgets"),
     path("characters/", characters.characters, name="characters"),
     path("characters/<int:pk>/delete/", characters.delete_character, name="delete-character"),
     path("styles/<uuid:pk>/preview/", media.style_preview, name="style-preview"),
     re_path(r"^images/(?P<pk>[0-9]+)/(?P<kind>raw|min)/$", media.image, name="image"),
     path("references/<str:token>/", media.reference_link, name="reference-link"),
     path("hooks/soul/<str:token>/", webhooks.receive, name="soul-webhook"),
+    path("spend/", spend.spend_page, name="spend"),
+    path("spend/export.csv", spend.spend_csv, name="spend-csv"),
     path("spend/chip/", gallery.spend_chip, name="spend-chip"),
 ]

@@ -66,6 +66,10 @@ TABLE = {
     "reference-link": ("get", "reference", None, PUBLIC_200),
     "soul-webhook": ("post", "webhook", {}, dict.fromkeys(ROLES, 204)),
     "spend-chip": ("get", None, None, ALL_200),
+    "spend": ("get", None, None, ALL_200),
+    "spend-csv": ("get", None, None, ALL_200),
+    "price": ("get", None, None, ALL_200),
+    "set-budgets": ("post", None, {"team_budget": "10.00"}, MANAGER_ONLY),
     "login": ("get", None, None, PUBLIC_200),
     "logout": ("post", None, {}, dict.fromkeys(ROLES, 302)),
     "password_change": ("get", None, None, ALL_200),
@@ -145,7 +149,19 @@ def test_each_role_gets_exactly_the_expected_answer(world, name, role):
 def test_other_teams_learn_nothing_from_the_gallery_or_the_chip(client, alice, bob):
     make_job_set(alice, prompt="alpha's secret lighthouse", quality="1080p", batch_size=4)
     client.force_login(bob)
-    for url in ("/", "/?view=team", f"/?member={alice.pk}", "/spend/chip/", "/team/", "/characters/"):
+    urls = (
+        "/",
+        "/?view=team",
+        f"/?member={alice.pk}",
+        "/spend/chip/",
+        "/team/",
+        "/characters/",
+        "/spend/",
+        "/spend/?scope=team",
+        "/spend/?scope=all",
+        "/spend/export.csv?scope=team",
+    )
+    for url in urls:
         page = client.get(url).content.decode()
         assert "secret lighthouse" not in page and "0.37" not in page, url
 

@@ -4,10 +4,11 @@ from .catalogue import Price, Style
 from .jobs import Attempt, Job, JobSet, result_path
 from .references import Character, ReferenceUpload
 from .system import GatewayState, Lease
-from .teams import Membership, Profile, Team
+from .teams import Budget, Membership, Profile, Team
 
 __all__ = [
     "Attempt",
+    "Budget",
     "Character",
     "GatewayState",
     "Job",

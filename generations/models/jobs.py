@@ -118,6 +118,8 @@ class JobSet(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="jobset_user_newest"),
             models.Index(fields=["status", "due_at"], name="jobset_due"),
+            models.Index(fields=["team", "created_at"], name="jobset_team_time"),
+            models.Index(fields=["user", "created_at"], name="jobset_user_time"),
         ]
 
     def __str__(self) -> str:

@@ -50,3 +50,33 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}'s profile"
+
+
+class Budget(models.Model):
+    """A monthly spending limit for a team, or for one person within a team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budgets",
+        help_text="Empty: the limit is for the whole team.",
+    )
+    monthly_limit = models.DecimalField(max_digits=10, decimal_places=2, help_text="USD per calendar month.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["team", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="one_budget_per_member"),
+            models.UniqueConstraint(
+                fields=["team"], condition=models.Q(user__isnull=True), name="one_budget_per_team"
+            ),
+            models.CheckConstraint(condition=models.Q(monthly_limit__gte=0), name="budget_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user.get_username() if self.user_id else "whole team"
+        return f"{self.team}: {who}, ${self.monthly_limit} a month"

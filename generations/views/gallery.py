@@ -8,9 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import references, selectors, services, teams
+from .. import references, selectors, services, spend, teams
 from ..forms import GenerateForm, initial_from
-from ..models import JobSet
+from ..models import JobSet, Price
+from ..soul import params
 
 SPEND_CHANGED = "spend-changed"
 
@@ -40,6 +41,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
     context["form"] = _form(request)
+    context.update(_price_context(request, {}))
     return render(request, "generations/gallery.html", context)
 
 
@@ -47,30 +49,47 @@ def _form(request: HttpRequest, *args, **kwargs) -> GenerateForm:
     return GenerateForm(*args, team=teams.current_team(request.user), **kwargs)
 
 
+def _refused(request: HttpRequest, form: GenerateForm) -> HttpResponse:
+    """The form again, its errors beside the fields; nothing was stored or sent."""
+    context = {"form": form, **_price_context(request, request.POST)}
+    if request.htmx:
+        return render(request, "generations/gallery.html#generate-form", context, status=422)
+    return render(request, "generations/gallery.html", {**context, **_gallery_context(request)}, status=422)
+
+
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
     team = teams.current_team(request.user)
     form = _form(request, request.POST, request.FILES)
+    valid = form.is_valid()
     if team is None:
         form.add_error(
-            None, "You are not in a team yet, so there is nobody to charge: ask a manager to add you."
+            None, "You are not in a team yet, so nothing can be charged: ask a manager to add you."
         )
-    if not form.is_valid():
-        if request.htmx:
-            return render(request, "generations/gallery.html#generate-form", {"form": form}, status=422)
-        return render(request, "generations/gallery.html", {"form": form, "job_sets": []}, status=422)
+        valid = False
+    if not valid:
+        return _refused(request, form)
+    duplicates = [] if request.POST.get("confirm_duplicate") else selectors.same_request_done(team, form)
+    if duplicates:
+        context = {"form": form, "duplicates": duplicates, **_price_context(request, request.POST)}
+        return render(request, "generations/gallery.html#generate-form", context, status=409)
     fields = form.job_set_fields()
-    with transaction.atomic():
-        upload = form.cleaned_data.get("image_reference_upload")
-        if upload:
-            fields["reference_upload"] = references.store_upload(
-                request.user, team, upload, form.upload_content_type
-            )
-        job_set = services.create_job_set(request.user, {**fields, "team": team})
+    try:
+        with transaction.atomic():
+            upload = form.cleaned_data.get("image_reference_upload")
+            if upload:
+                fields["reference_upload"] = references.store_upload(
+                    request.user, team, upload, form.upload_content_type
+                )
+            job_set = services.create_job_set(request.user, {**fields, "team": team})
+    except spend.BudgetExceeded as exc:
+        form.add_error(None, str(exc))
+        return _refused(request, form)
     if not request.htmx:
         messages.success(request, "Sent to the queue.")
         return redirect("gallery")
-    context = {"form": _form(request, initial=form.next_initial()), "job_set": job_set}
+    next_form = _form(request, initial=form.next_initial())
+    context = {"form": next_form, "job_set": job_set, **_price_context(request, request.POST)}
     context["positions"] = selectors.queue_positions([job_set])
     response = render(request, "generations/gallery.html#generate-success", context)
     response["HX-Trigger"] = SPEND_CHANGED
@@ -81,10 +100,12 @@ def generate(request: HttpRequest) -> HttpResponse:
 def reuse(request: HttpRequest, pk: int) -> HttpResponse:
     """The generate form filled with a job set's settings, not submitted."""
     job_set = _visible_job_set(request, pk)
-    form = _form(request, initial=initial_from(job_set, keep_seed=request.GET.get("seed") == "keep"))
+    initial = initial_from(job_set, keep_seed=request.GET.get("seed") == "keep")
+    form = _form(request, initial=initial)
+    context = {"form": form, **_price_context(request, {k: str(v) for k, v in initial.items()})}
     if request.htmx:
-        return render(request, "generations/gallery.html#generate-form", {"form": form})
-    return render(request, "generations/gallery.html", {"form": form, **_gallery_context(request)})
+        return render(request, "generations/gallery.html#generate-form", context)
+    return render(request, "generations/gallery.html", {**context, **_gallery_context(request)})
 
 
 @require_GET
@@ -153,7 +174,13 @@ def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     original = _visible_job_set(request, pk)
     if teams.current_team(request.user) is None:
         raise Http404("You are not in a team.")
-    job_set = services.submit_again(original, request.user, teams.current_team(request.user))
+    try:
+        job_set = services.submit_again(original, request.user, teams.current_team(request.user))
+    except spend.BudgetExceeded as exc:
+        messages.error(request, str(exc))
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+        return redirect("gallery")
     if not request.htmx:
         return redirect("gallery")
     context = {"job_set": job_set, "positions": selectors.queue_positions([job_set])}
@@ -173,6 +200,29 @@ def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def spend_chip(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "generations/partials/spend_chip.html", {"spend": selectors.spend_total(request.user)}
+    periods = spend.period_totals(JobSet.objects.filter(user=request.user))
+    return render(request, "generations/partials/spend_chip.html", {"spend": periods})
+
+
+@require_GET
+def price(request: HttpRequest) -> HttpResponse:
+    """The Generate button's price and the budget left, for the quality and batch size chosen."""
+    return render(request, "generations/partials/price.html", _price_context(request, request.GET))
+
+
+def _price_context(request: HttpRequest, data) -> dict:
+    quality = data.get("quality") if data.get("quality") in params.QUALITIES else params.DEFAULT_QUALITY
+    batch = data.get("batch_size", "")
+    batch_size = (
+        int(batch) if batch.isdigit() and int(batch) in params.BATCH_SIZES else params.DEFAULT_BATCH_SIZE
     )
+    try:
+        cost = Price.current(quality, batch_size)
+    except Price.DoesNotExist:
+        cost = None
+    states = spend.budget_states(request.user, teams.current_team(request.user))
+    return {
+        "cost": cost,
+        "budget": spend.tightest(states),
+        "over": bool(cost is not None and any(not s.allows(cost) for s in states)),
+    }

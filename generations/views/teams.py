@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import messages
@@ -15,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, teams
-from ..models import Membership
+from ..models import Budget, Membership
 
 User = get_user_model()
 
@@ -55,6 +56,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "team": membership.team,
         "members": members,
         "spend": selectors.member_spend(membership.team) if membership.is_manager else {},
+        "budgets": _budgets(membership.team),
         "form": AddMemberForm(),
         "roles": Membership.Role.choices,
     }
@@ -163,3 +165,48 @@ def switch_team(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/"
     return redirect(next_url)
+
+
+def _budgets(team) -> dict:
+    """Monthly limits by user id; the team's own under None."""
+    return {budget.user_id: budget.monthly_limit for budget in Budget.objects.filter(team=team)}
+
+
+@require_POST
+def set_budgets(request: HttpRequest) -> HttpResponse:
+    """Save the team's monthly limit and each member's (empty: no limit)."""
+    team = _managed_team(request)
+    wanted: dict[int | None, Decimal | None] = {}
+    problems = []
+    fields = {None: "team_budget"} | {m.user_id: f"budget_{m.user_id}" for m in teams.members_of(team)}
+    for user_id, field in fields.items():
+        if field not in request.POST:
+            continue
+        text = request.POST[field].strip().lstrip("$")
+        if not text:
+            wanted[user_id] = None
+            continue
+        try:
+            amount = Decimal(text).quantize(Decimal("0.01"))
+        except InvalidOperation:
+            problems.append(f"“{text}” is not an amount of dollars.")
+            continue
+        if amount < 0:
+            problems.append("A budget cannot be negative.")
+            continue
+        wanted[user_id] = amount
+    if problems:
+        for problem in problems:
+            messages.error(request, problem)
+        return redirect("team")
+    with transaction.atomic():
+        for user_id, amount in wanted.items():
+            if amount is None:
+                for budget in Budget.objects.filter(team=team, user_id=user_id):
+                    budget.delete()  # one by one, so the history records each
+            else:
+                Budget.objects.update_or_create(
+                    team=team, user_id=user_id, defaults={"monthly_limit": amount}
+                )
+    messages.success(request, "Budgets saved.")
+    return redirect("team")

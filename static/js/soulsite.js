@@ -19,6 +19,11 @@
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.name === "image_reference_upload" && el.files && el.files.length) setReferenceType(el, "image_url");
+    // The price depends on quality and batch size: ask the server for it again (htmx listens on #price).
+    if (el.name === "quality" || el.name === "batch_size") {
+      var price = document.getElementById("price");
+      if (price) price.dispatchEvent(new Event("price-change"));
+    }
     summarise(closestForm(el));
   });
 

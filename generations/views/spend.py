@@ -1,0 +1,114 @@
+"""The spend page and its CSV export: who spent what, on what, and when."""
+
+from __future__ import annotations
+
+import csv
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from .. import spend, spend_report, teams
+from ..models import JobSet
+
+SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
+
+
+def _scope(request: HttpRequest):
+    """Which job sets the page may count: mine; my team's if I manage it; everything for staff."""
+    membership = teams.current_membership(request.user)
+    wanted = request.GET.get("scope", "team" if membership and membership.is_manager else "mine")
+    if wanted == "all" and request.user.is_staff:
+        return "all", JobSet.objects.all(), membership
+    if wanted == "team" and membership and (membership.is_manager or request.user.is_staff):
+        return "team", JobSet.objects.filter(team=membership.team), membership
+    team = membership.team if membership else None
+    return "mine", JobSet.objects.filter(user=request.user, team=team), membership
+
+
+@require_GET
+def spend_page(request: HttpRequest) -> HttpResponse:
+    scope, job_sets, membership = _scope(request)
+    period, problem = spend_report.period_from(request.GET)
+    report = spend_report.build(job_sets, period, by_team=scope == "all")
+    listed = (
+        job_sets.filter(created_at__gte=period.start, created_at__lt=period.end)
+        .select_related("user", "style", "team")
+        .order_by("-created_at", "-id")
+    )
+    page = Paginator(listed, 50).get_page(request.GET.get("page"))
+    team = membership.team if membership else None
+    context = {
+        "scope": scope,
+        "scopes": {
+            key: label
+            for key, label in SCOPES.items()
+            if key == "mine"
+            or (key == "team" and membership and membership.is_manager)
+            or (key == "all" and request.user.is_staff)
+        },
+        "report": report,
+        "chart": spend_report.chart(report.daily),
+        "problem": problem,
+        "page": page,
+        "query": f"scope={scope}&{period.query_string()}",
+        "days": request.GET.get("days", "" if request.GET.get("from") else "30"),
+        "mine": spend.period_totals(JobSet.objects.filter(user=request.user)),
+        "team_totals": spend.period_totals(JobSet.objects.filter(team=team)) if team else None,
+        "team": team,
+        "budgets": spend.budget_states(request.user, team),
+    }
+    return render(request, "generations/spend.html", context)
+
+
+@require_GET
+def spend_csv(request: HttpRequest) -> HttpResponse:
+    """The job sets behind the page's numbers; the "counted" column adds up to the page's total."""
+    scope, job_sets, _ = _scope(request)
+    period, _ = spend_report.period_from(request.GET)
+    rows = (
+        job_sets.filter(created_at__gte=period.start, created_at__lt=period.end)
+        .select_related("user", "style", "team")
+        .order_by("created_at", "id")
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"soulsite-spend-{scope}-{period.first}-{period.last}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "created",
+            "job_set",
+            "person",
+            "team",
+            "prompt",
+            "quality",
+            "batch_size",
+            "style",
+            "status",
+            "charge",
+            "price",
+            "counted",
+        ]
+    )
+    for job_set in rows.iterator(chunk_size=2000):
+        counted = job_set.price if job_set.charge in spend.COUNTED else spend.ZERO
+        writer.writerow(
+            [
+                timezone.localtime(job_set.created_at).isoformat(timespec="seconds"),
+                job_set.pk,
+                job_set.user.get_username(),
+                job_set.team.name if job_set.team else "",
+                job_set.prompt,
+                job_set.quality,
+                job_set.batch_size,
+                job_set.style.name if job_set.style else "General (default)",
+                job_set.status,
+                job_set.charge,
+                f"{job_set.price:.2f}",
+                f"{counted:.2f}",
+            ]
+        )
+    return response
