@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -35,42 +34,6 @@ def may_manage(user, job_set: JobSet) -> bool:
     return Membership.objects.filter(
         user=user, team_id=job_set.team_id, role=Membership.Role.MANAGER
     ).exists()
-
-
-@dataclass(frozen=True)
-class GalleryView:
-    """Whose work the gallery shows: "mine", the whole "team", or one member's."""
-
-    team: Team | None
-    mine: bool = False
-    member: int | None = None
-
-    def query_string(self) -> str:
-        if self.member:
-            return f"member={self.member}"
-        return "view=mine" if self.mine else "view=team"
-
-
-def gallery_view(user, team: Team | None, params) -> GalleryView:
-    member = params.get("member", "")
-    if member.isdigit() and team and Membership.objects.filter(team=team, user_id=int(member)).exists():
-        return GalleryView(team=team, member=int(member))
-    return GalleryView(team=team, mine=params.get("view") == "mine")
-
-
-def gallery_page(
-    user, view: GalleryView, before: int | None = None, size: int = GALLERY_PAGE_SIZE
-) -> list[JobSet]:
-    """Newest first, ``size`` at a time, on a stable cursor (the id of the last card seen)."""
-    query = visible_job_sets(user).filter(team=view.team)
-    if view.mine:
-        query = query.filter(user=user)
-    elif view.member:
-        query = query.filter(user_id=view.member)
-    query = query.select_related("style", "user").prefetch_related("jobs").order_by("-id")
-    if before is not None:
-        query = query.filter(id__lt=before)
-    return list(query[:size])
 
 
 def queue_positions(job_sets: list[JobSet]) -> dict[int, int]:

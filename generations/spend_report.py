@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Job, JobSet
+from .models import Favourite, Job, JobSet
 from .spend import ZERO, Totals, cents
 
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
@@ -74,6 +74,7 @@ class Report:
     count: int
     released: int
     delivered_images: int
+    kept_images: int
     daily: list[tuple[date, Decimal, Decimal]]
     breakdowns: dict[str, list[Row]] = field(default_factory=dict)
 
@@ -82,6 +83,12 @@ class Report:
         if not self.delivered_images:
             return None
         return (self.totals.charged / self.delivered_images).quantize(Decimal("0.001"))
+
+    @property
+    def cost_per_kept_image(self) -> Decimal | None:
+        if not self.kept_images:
+            return None
+        return (self.totals.charged / self.kept_images).quantize(Decimal("0.001"))
 
 
 def build(job_sets: QuerySet[JobSet], period: Period, by_team: bool = False) -> Report:
@@ -92,13 +99,19 @@ def build(job_sets: QuerySet[JobSet], period: Period, by_team: bool = False) -> 
         count=Count("id"),
         released=Count("id", filter=Q(charge=JobSet.Charge.RELEASED)),
     )
-    delivered = Job.objects.filter(job_set__in=in_period, status="completed").exclude(image="").count()
+    delivered_jobs = Job.objects.filter(job_set__in=in_period, status="completed").exclude(image="")
+    delivered = delivered_jobs.count()
+    # Kept: someone starred it or downloaded it full size.
+    kept = delivered_jobs.filter(
+        Q(kept_at__isnull=False) | Exists(Favourite.objects.filter(job=OuterRef("pk")))
+    )
     report = Report(
         period=period,
         totals=Totals(cents(sums["charged"]), cents(sums["reserved"])),
         count=sums["count"],
         released=sums["released"],
         delivered_images=delivered,
+        kept_images=kept.count(),
         daily=_daily(in_period, period),
     )
     report.breakdowns["person"] = _rows(in_period, F("user__username"))

@@ -12,9 +12,19 @@ def memberships(user) -> QuerySet[Membership]:
 
 
 def current_membership(user) -> Membership | None:
-    """The membership of the team ``user`` works in: the one they chose, else their first."""
+    """The membership of the team ``user`` works in: the one they chose, else their first.
+
+    Remembered on the user object, which lives as long as one request.
+    """
     if not user.is_authenticated:
         return None
+    if hasattr(user, "_current_membership"):
+        return user._current_membership
+    user._current_membership = _find_current_membership(user)
+    return user._current_membership
+
+
+def _find_current_membership(user) -> Membership | None:
     profile, _ = Profile.objects.get_or_create(user=user)
     chosen = None
     if profile.current_team_id:
@@ -36,11 +46,13 @@ def switch(user, team_id: int) -> bool:
     if not Membership.objects.filter(user=user, team_id=team_id).exists():
         return False
     Profile.objects.update_or_create(user=user, defaults={"current_team_id": team_id})
+    user.__dict__.pop("_current_membership", None)
     return True
 
 
 def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
     membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+    user.__dict__.pop("_current_membership", None)
     return membership
 
 

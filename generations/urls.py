@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from . import webhooks
-from .views import characters, gallery, media, spend, teams
+from .views import characters, gallery, keeping, media, spend, teams
 
 urlpatterns = [
     path("", gallery.gallery, name="gallery"),
@@ -19,6 +19,12 @@ urlpatterns = [
     path("team/members/<int:pk>/remove/", teams.remove_member, name="remove-member"),
     path("team/switch/", teams.switch_team, name="switch-team"),
     path("team/budgets/", teams.set_budgets, name="set-budgets"),
+    path("images/<int:pk>/star/", keeping.star, name="star"),
+    path("images/<int:pk>/lightbox/", keeping.lightbox, name="lightbox"),
+    path("bulk/", keeping.bulk, name="bulk"),
+    path("bulk/undo-hide/", keeping.undo_hide, name="undo-hide"),
+    path("compare/", keeping.compare, name="compare"),
+    path("queue/", keeping.queue, name="queue"),
     path("characters/", characters.characters, name="characters"),
     path("characters/<int:pk>/delete/", characters.delete_character, name="delete-character"),
     path("styles/<uuid:pk>/preview/", media.style_preview, name="style-preview"),

@@ -17,3 +17,49 @@ DEFAULTS = {
 def make_job_set(user, **fields):
     fields.setdefault("team", teams.current_team(user))
     return services.create_job_set(user, {**DEFAULTS, **fields})
+
+
+def png(color=(120, 80, 200), size=(48, 64)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def make_finished(user, prompt: str = "a finished picture", **fields):
+    """A completed, charged job set whose images are stored (no gateway involved)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from generations.models import Job, JobSet
+
+    job_set = make_job_set(user, prompt=prompt, **fields)
+    for index in range(job_set.batch_size):
+        name = default_storage.save(
+            f"results/test/{job_set.pk}-{index}.png", ContentFile(png((40 * index % 255, 120, 200)))
+        )
+        Job.objects.create(
+            job_set=job_set,
+            index=index,
+            upstream_id=f"{job_set.pk}-{index}",
+            status="completed",
+            raw_url=f"https://cdn.example/{job_set.pk}/{index}.png",
+            image=name,
+            preview=name,
+            width=48,
+            height=64,
+            finished_at=timezone.now(),
+            downloaded_at=timezone.now(),
+        )
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=JobSet.Status.COMPLETED,
+        charge=JobSet.Charge.CHARGED,
+        finished_at=timezone.now(),
+        upstream_id=f"up-{job_set.pk}",
+    )
+    job_set.refresh_from_db()
+    return job_set

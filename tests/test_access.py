@@ -69,6 +69,27 @@ TABLE = {
     "spend": ("get", None, None, ALL_200),
     "spend-csv": ("get", None, None, ALL_200),
     "price": ("get", None, None, ALL_200),
+    "star": (
+        "post",
+        "image_pk",
+        {},
+        {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 404, "staff": 302},
+    ),
+    "lightbox": ("get", "image_pk", None, A_SET),
+    "bulk": (
+        "post",
+        None,
+        "bulk_star",
+        {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 302, "staff": 302},
+    ),
+    "undo-hide": ("post", None, {}, {"anonymous": LOGIN} | dict.fromkeys(ROLES[1:], 302)),
+    "compare": (
+        "get",
+        None,
+        "compare",
+        {"anonymous": LOGIN, "member_a": 200, "manager_a": 200, "member_b": 404, "staff": 200},
+    ),
+    "queue": ("get", None, None, ALL_200),
     "set-budgets": ("post", None, {"team_budget": "10.00"}, MANAGER_ONLY),
     "login": ("get", None, None, PUBLIC_200),
     "logout": ("post", None, {}, dict.fromkeys(ROLES, 302)),
@@ -105,6 +126,14 @@ def world(alice, bob, team_a, django_user_model, settings, media_root):
         preview="results/a.png",
         raw_url="https://cdn.example/a.png",
     )
+    second = Job.objects.create(
+        job_set=job_set,
+        index=1,
+        upstream_id="v",
+        status="completed",
+        image="results/a.png",
+        preview="results/a.png",
+    )
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = ReferenceUpload.objects.create(
@@ -117,6 +146,9 @@ def world(alice, bob, team_a, django_user_model, settings, media_root):
         "character": {"pk": Character.objects.create(team=team_a, name="Ava", upstream_id=uuid.uuid4()).pk},
         "style": {"pk": "464ea177-8d40-4940-8d9d-b438bab269c7"},
         "image": {"pk": job.pk, "kind": "raw"},
+        "image_pk": {"pk": job.pk},
+        "bulk_star": {"action": "star", "job": [job.pk], "next": "/"},
+        "compare": {"job": [job.pk, second.pk]},
         "reference": {"token": references.public_link(upload).rsplit("/", 2)[-2]},
         "webhook": {"token": job_set.webhook_token},
         "reset": {"uidb64": "MQ", "token": "set-password"},
@@ -133,7 +165,7 @@ def test_each_role_gets_exactly_the_expected_answer(world, name, role):
         client.force_login(world["users"][role])
     url = reverse(name, kwargs=world[kwargs_key] if kwargs_key else None)
     if method == "get":
-        response = client.get(url)
+        response = client.get(url, world[data] if isinstance(data, str) else None)
     else:
         response = client.post(url, world[data] if isinstance(data, str) else data)
     want = expected[role]
@@ -229,8 +261,8 @@ def test_the_chosen_team_persists_across_sessions(alice, team_b):
     second = Client()
     second.force_login(alice)
     assert "Gallery · Bravo" in second.get("/").content.decode()
-    make_job_set(alice, prompt="made in bravo")
-    assert make_job_set(alice).team == team_b
+    fresh = type(alice).objects.get(pk=alice.pk)  # as a new request would see her
+    assert make_job_set(fresh).team == team_b
 
 
 def test_switching_to_a_team_you_are_not_in_is_404(client, alice, team_b):

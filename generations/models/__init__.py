@@ -2,6 +2,7 @@
 
 from .catalogue import Price, Style
 from .jobs import Attempt, Job, JobSet, result_path
+from .keeping import Collection, CollectionItem, Favourite
 from .references import Character, ReferenceUpload
 from .system import GatewayState, Lease
 from .teams import Budget, Membership, Profile, Team
@@ -10,6 +11,9 @@ __all__ = [
     "Attempt",
     "Budget",
     "Character",
+    "Collection",
+    "CollectionItem",
+    "Favourite",
     "GatewayState",
     "Job",
     "JobSet",

@@ -184,6 +184,14 @@ class Job(models.Model):
     download_attempts = models.PositiveSmallIntegerField(default=0)
     download_error = models.TextField(blank=True)
 
+    # Hidden from the gallery (a soft delete: the record of what was paid for stays).
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Someone downloaded the full image: it was kept (counts toward "cost per kept image").
+    kept_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["job_set", "index"]
         constraints = [models.UniqueConstraint(fields=["job_set", "index"], name="one_job_per_index")]

@@ -8,9 +8,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import references, selectors, services, spend, teams
+from .. import browse, references, selectors, services, spend, teams
 from ..forms import GenerateForm, initial_from
-from ..models import JobSet, Price
+from ..models import JobSet, Price, Style
 from ..soul import params
 
 SPEND_CHANGED = "spend-changed"
@@ -22,14 +22,21 @@ def _cards_context(user, job_sets: list[JobSet]) -> dict:
 
 def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
     membership = teams.current_membership(request.user)
-    view = selectors.gallery_view(request.user, membership.team if membership else None, request.GET)
-    job_sets = selectors.gallery_page(request.user, view, before=before)
+    team = membership.team if membership else None
+    filters = browse.parse(request.user, team, request.GET)
+    job_sets = browse.page(request.user, filters, before=before)
     context = _cards_context(request.user, job_sets)
     context.update(
-        view=view,
+        filters=filters,
+        query=filters.query_string(),
         membership=membership,
-        members=teams.members_of(membership.team) if membership else [],
-        more_before=job_sets[-1].id if len(job_sets) == selectors.GALLERY_PAGE_SIZE else None,
+        members=teams.members_of(team) if team else [],
+        collections=list(browse.visible_collections(request.user, team)),
+        styles=Style.objects.all(),
+        sizes=params.SIZES,
+        qualities=params.QUALITIES,
+        starred=browse.starred(request.user, job_sets),
+        more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
     )
     return context
 

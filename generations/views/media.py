@@ -12,10 +12,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.templatetags.static import static
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from .. import references, selectors
-from ..models import Style
+from ..models import Job, Style
 
 
 def _file_response(name: str, content_type: str | None = None) -> HttpResponse:
@@ -40,6 +41,8 @@ def image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     if not field:
         raise Http404("This image has not been downloaded.")
     response = _file_response(field.name)
+    if request.GET.get("download") and kind == "raw" and job.kept_at is None:
+        Job.objects.filter(pk=job.pk, kept_at__isnull=True).update(kept_at=timezone.now())
     if request.GET.get("download"):
         extension = field.name.rsplit(".", 1)[-1]
         filename = f"soulsite-{job.job_set_id}-{job.index + 1}-{kind}.{extension}"

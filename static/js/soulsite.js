@@ -83,3 +83,104 @@
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
   });
 })();
+
+// The lightbox: a native <dialog> (Esc closes it), filled by htmx; ← and → walk the gallery's images.
+(function () {
+  "use strict";
+  var dialog = function () { return document.getElementById("lightbox"); };
+  var current = null;
+
+  function links() { return Array.prototype.slice.call(document.querySelectorAll("#gallery a[data-lightbox]")); }
+
+  function open(link) {
+    var box = dialog();
+    if (!box || !window.htmx) return false;
+    current = link.getAttribute("data-job");
+    window.htmx.ajax("GET", link.getAttribute("data-lightbox"), { target: "#lightbox-body", swap: "innerHTML" });
+    if (!box.open) box.showModal();
+    return true;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-lightbox]");
+    if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey && open(link)) event.preventDefault();
+    if (event.target.closest("[data-close-lightbox]") && dialog() && dialog().open) dialog().close();
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      if (source && navigator.clipboard) {
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () { copy.textContent = "Copied"; });
+      }
+    }
+    var pick = event.target.closest("[data-compare-pick]");
+    if (pick) {
+      var first = sessionStorage.getItem("soulsite-compare");
+      var id = pick.getAttribute("data-compare-pick");
+      if (first && first !== id) {
+        sessionStorage.removeItem("soulsite-compare");
+        window.location.href = "/compare/?job=" + first + "&job=" + id;
+      } else {
+        sessionStorage.setItem("soulsite-compare", id);
+        pick.textContent = "Picked: open another and press Compare…";
+      }
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var box = dialog();
+    if (!box || !box.open || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
+    var all = links();
+    var index = all.findIndex(function (link) { return link.getAttribute("data-job") === current; });
+    var next = all[index + (event.key === "ArrowRight" ? 1 : -1)];
+    if (next) { event.preventDefault(); open(next); }
+  });
+})();
+
+// Choosing images for bulk actions: tick boxes, shift-click for a range, or everything matching the view.
+(function () {
+  "use strict";
+  var last = null;
+
+  function boxes() { return Array.prototype.slice.call(document.querySelectorAll('input.pick[form="bulk-form"]')); }
+
+  function refresh() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    var ticked = boxes().filter(function (box) { return box.checked; });
+    var all = form.querySelector("[data-all-matching]").value === "1";
+    form.classList.toggle("active", all || ticked.length > 0);
+    form.querySelector("[data-bulk-count]").textContent = all ? "All images matching this view" : ticked.length + " selected";
+    var compare = form.querySelector("[data-compare]");
+    if (compare) {
+      compare.hidden = all || ticked.length !== 2;
+      if (ticked.length === 2) compare.href = "/compare/?job=" + ticked[0].value + "&job=" + ticked[1].value;
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var box = event.target.closest('input.pick[form="bulk-form"]');
+    if (box) {
+      if (event.shiftKey && last && last !== box) {
+        var all = boxes();
+        var from = all.indexOf(last), to = all.indexOf(box);
+        all.slice(Math.min(from, to), Math.max(from, to) + 1).forEach(function (b) { b.checked = box.checked; });
+      }
+      last = box;
+      document.querySelector("#bulk-form [data-all-matching]").value = "";
+      refresh();
+    }
+    var form = document.getElementById("bulk-form");
+    if (event.target.closest("[data-select-all]") && form) {
+      form.querySelector("[data-all-matching]").value = "1";
+      boxes().forEach(function (b) { b.checked = true; });
+      refresh();
+    }
+    if (event.target.closest("[data-clear]") && form) {
+      form.querySelector("[data-all-matching]").value = "";
+      boxes().forEach(function (b) { b.checked = false; });
+      refresh();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", refresh);
+  document.addEventListener("DOMContentLoaded", refresh);
+})();

@@ -1,0 +1,202 @@
+"""The gallery's filters and pages: every filter lives in the URL, pages run on a stable cursor.
+
+The cursor is the id of the last card seen (``before``): new arrivals get
+larger ids, so loading older cards never repeats or skips one, however many
+images arrive meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from .models import Collection, CollectionItem, Favourite, Job, JobSet, Membership, Team
+from .selectors import visible_job_sets
+from .soul import params
+
+PAGE_SIZE = 48
+STATUS_GROUPS = {
+    "pending": JobSet.PENDING,
+    "completed": (JobSet.Status.COMPLETED,),
+    "failed": (
+        JobSet.Status.FAILED,
+        JobSet.Status.NSFW,
+        JobSet.Status.EXPIRED,
+        JobSet.Status.UNCONFIRMED,
+        JobSet.Status.CANCELED,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    team: Team | None
+    mine: bool = False
+    member: int | None = None
+    q: str = ""
+    status: str = ""
+    style: str = ""
+    size: str = ""
+    quality: str = ""
+    first: date | None = None
+    last: date | None = None
+    favourites: bool = False
+    collection: int | None = None
+    hidden: bool = False
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    def params(self) -> dict[str, str]:
+        """The URL parameters that say this view (without the cursor)."""
+        values = {
+            "view": "mine" if self.mine else ("" if self.member else "team"),
+            "member": str(self.member or ""),
+            "q": self.q,
+            "status": self.status,
+            "style": self.style,
+            "size": self.size,
+            "quality": self.quality,
+            "from": self.first.isoformat() if self.first else "",
+            "to": self.last.isoformat() if self.last else "",
+            "fav": "1" if self.favourites else "",
+            "collection": str(self.collection or ""),
+            "hidden": "1" if self.hidden else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+    def query_string(self) -> str:
+        return urlencode(self.params())
+
+    @property
+    def narrowed(self) -> bool:
+        """Anything beyond whose work it is."""
+        return any(
+            (
+                self.q,
+                self.status,
+                self.style,
+                self.size,
+                self.quality,
+                self.first,
+                self.last,
+                self.favourites,
+                self.collection,
+                self.hidden,
+            )
+        )
+
+    def without(self, *names: str) -> Filters:
+        return replace(self, **{name: Filters.__dataclass_fields__[name].default for name in names})
+
+
+def _date(text: str, problems: list[str], label: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"The {label} date must look like 2026-11-24.")
+        return None
+
+
+def parse(user, team: Team | None, data) -> Filters:
+    problems: list[str] = []
+    member = data.get("member", "")
+    member_id = None
+    if member.isdigit() and team and Membership.objects.filter(team=team, user_id=int(member)).exists():
+        member_id = int(member)
+    collection = data.get("collection", "")
+    collection_id = int(collection) if collection.isdigit() else None
+    return Filters(
+        team=team,
+        mine=data.get("view") == "mine" and member_id is None,
+        member=member_id,
+        q=data.get("q", "").strip()[:200],
+        status=data.get("status") if data.get("status") in STATUS_GROUPS else "",
+        style=data.get("style") if params.is_uuid(data.get("style")) else "",
+        size=data.get("size") if data.get("size") in params.SIZES else "",
+        quality=data.get("quality") if data.get("quality") in params.QUALITIES else "",
+        first=_date(data.get("from", ""), problems, "first"),
+        last=_date(data.get("to", ""), problems, "last"),
+        favourites=data.get("fav") == "1",
+        collection=collection_id,
+        hidden=data.get("hidden") == "1",
+        problems=tuple(problems),
+    )
+
+
+def visible_collections(user, team: Team | None) -> QuerySet[Collection]:
+    if team is None:
+        return Collection.objects.none()
+    return Collection.objects.filter(Q(owner=user) | Q(shared=True), team=team)
+
+
+def job_sets(user, filters: Filters) -> QuerySet[JobSet]:
+    """The job sets a view shows, newest first (without paging)."""
+    query = visible_job_sets(user).filter(team=filters.team)
+    if filters.mine:
+        query = query.filter(user=user)
+    elif filters.member:
+        query = query.filter(user_id=filters.member)
+    if filters.q:
+        query = query.filter(prompt__icontains=filters.q)
+    if filters.status:
+        query = query.filter(status__in=STATUS_GROUPS[filters.status])
+    if filters.style:
+        general = filters.style == params.GENERAL_STYLE_ID
+        query = query.filter(
+            Q(style_id=filters.style) | Q(style__isnull=True) if general else Q(style_id=filters.style)
+        )
+    if filters.size:
+        query = query.filter(width_and_height=filters.size)
+    if filters.quality:
+        query = query.filter(quality=filters.quality)
+    if filters.first:
+        query = query.filter(created_at__gte=timezone.make_aware(datetime.combine(filters.first, time.min)))
+    if filters.last:
+        end = timezone.make_aware(datetime.combine(filters.last + timedelta(days=1), time.min))
+        query = query.filter(created_at__lt=end)
+    jobs = Job.objects.filter(job_set=OuterRef("pk"))
+    if filters.favourites:
+        query = query.filter(Exists(Favourite.objects.filter(user=user, job__job_set=OuterRef("pk"))))
+    if filters.collection:
+        items = CollectionItem.objects.filter(
+            collection__in=visible_collections(user, filters.team).filter(pk=filters.collection),
+            job__job_set=OuterRef("pk"),
+        )
+        query = query.filter(Exists(items))
+    if filters.hidden:
+        query = query.filter(Exists(jobs.filter(hidden_at__isnull=False)))
+    else:
+        # A job set whose every image is hidden is hidden; one without jobs yet is pending.
+        query = query.filter(Exists(jobs.filter(hidden_at__isnull=True)) | ~Exists(jobs))
+    return query.order_by("-id")
+
+
+def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZE) -> list[JobSet]:
+    query = job_sets(user, filters)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    shown_jobs = Job.objects.filter(hidden_at__isnull=not filters.hidden)
+    query = query.select_related("style", "user", "character").prefetch_related(Prefetch("jobs", shown_jobs))
+    return list(query[:size])
+
+
+def starred(user, job_sets: list[JobSet]) -> set[int]:
+    """Which of these job sets' images ``user`` has starred (one query)."""
+    if not job_sets:
+        return set()
+    return set(
+        Favourite.objects.filter(user=user, job__job_set__in=[js.pk for js in job_sets]).values_list(
+            "job_id", flat=True
+        )
+    )
+
+
+def matching_jobs(user, filters: Filters) -> QuerySet[Job]:
+    """Every image of every job set the view shows ("select all matching this filter")."""
+    jobs = Job.objects.filter(job_set__in=job_sets(user, filters))
+    return jobs.filter(hidden_at__isnull=not filters.hidden)

@@ -1,0 +1,234 @@
+"""Browsing, filtering, keeping and sorting; the queue; constant query counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from generations.models import Collection, Favourite, Job, JobSet, Style
+from tests.factories import make_finished, make_job_set
+
+pytestmark = pytest.mark.django_db
+
+
+def cards(html: str) -> int:
+    return html.count('class="card status-')
+
+
+def queries_for(client, url: str, **headers) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url, **headers).status_code == 200
+    return len(captured)
+
+
+def bulk_seed(user, count: int) -> None:
+    """Many job sets fast: batch 4 every fourth, with their jobs."""
+    team = user.memberships.first().team
+    now = timezone.now()
+    job_sets = JobSet.objects.bulk_create(
+        [
+            JobSet(
+                user=user,
+                team=team,
+                prompt=f"bulk {n}",
+                width_and_height="1536x2048",
+                quality="720p",
+                batch_size=4 if n % 4 == 0 else 1,
+                price="0.15",
+                status="completed",
+                charge="charged",
+                created_at=now - timedelta(minutes=n),
+            )
+            for n in range(count)
+        ]
+    )
+    Job.objects.bulk_create(
+        [
+            Job(
+                job_set=js,
+                index=i,
+                upstream_id=f"{js.pk}-{i}",
+                status="completed",
+                image="results/x.png",
+                preview="results/x.png",
+            )
+            for js in job_sets
+            for i in range(js.batch_size)
+        ]
+    )
+
+
+def test_the_gallery_and_its_fragment_make_as_many_queries_for_10_as_for_1000_job_sets(client, alice):
+    client.force_login(alice)
+    client.get("/")  # the first visit creates the profile: not what is measured
+    bulk_seed(alice, 10)
+    small_page = queries_for(client, "/")
+    small_fragment = queries_for(client, "/?view=team&before=999999", HTTP_HX_REQUEST="true")
+    bulk_seed(alice, 990)
+    assert queries_for(client, "/") == small_page
+    assert queries_for(client, "/?view=team&before=999999", HTTP_HX_REQUEST="true") == small_fragment
+
+
+def test_pages_follow_a_stable_cursor_that_new_arrivals_do_not_shift(client, alice):
+    client.force_login(alice)
+    bulk_seed(alice, 60)
+    first = client.get("/").content.decode()
+    assert cards(first) == 48
+    last_id = JobSet.objects.order_by("-id")[47].pk
+    make_job_set(alice, prompt="arrived meanwhile")
+    older = client.get(f"/?view=team&before={last_id}", HTTP_HX_REQUEST="true").content.decode()
+    assert cards(older) == 12 and "arrived meanwhile" not in older
+
+
+def test_each_filter_narrows_the_gallery_and_lives_in_the_url(client, alice, team_a, django_user_model):
+    from generations import teams
+
+    carol = django_user_model.objects.create_user("carol")
+    teams.add_member(team_a, carol)
+    realistic = Style.objects.get(name="Realistic")
+    make_finished(alice, "a blue whale", quality="1080p")
+    make_finished(alice, "a red fox", style=realistic, width_and_height="2048x1152")
+    make_finished(carol, "carol's heron")
+    failed = make_job_set(alice, prompt="a broken one")
+    JobSet.objects.filter(pk=failed.pk).update(status="failed", charge="released")
+    old = make_finished(alice, "an old owl")
+    JobSet.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    fox_job = JobSet.objects.get(prompt="a red fox").jobs.get()
+    Favourite.objects.create(user=alice, job=fox_job)
+    collection = Collection.objects.create(team=team_a, owner=alice, name="Birds", shared=True)
+    collection.items.create(job=JobSet.objects.get(prompt="carol's heron").jobs.get())
+    client.force_login(alice)
+
+    def shown(query: str) -> set[str]:
+        html = client.get(f"/?{query}").content.decode()
+        return {
+            prompt
+            for prompt in ("a blue whale", "a red fox", "carol&#x27;s heron", "a broken one", "an old owl")
+            if f">{prompt}</p>" in html
+        }
+
+    assert shown("view=team") == {
+        "a blue whale",
+        "a red fox",
+        "carol&#x27;s heron",
+        "a broken one",
+        "an old owl",
+    }
+    assert shown("view=mine") == {"a blue whale", "a red fox", "a broken one", "an old owl"}
+    assert shown(f"member={carol.pk}") == {"carol&#x27;s heron"}
+    assert shown("q=FOX") == {"a red fox"}
+    assert shown("status=failed") == {"a broken one"}
+    assert shown(f"style={realistic.pk}") == {"a red fox"}
+    assert shown("size=2048x1152") == {"a red fox"}
+    assert shown("quality=1080p") == {"a blue whale"}
+    today = timezone.localdate()
+    assert "an old owl" not in shown(f"from={today - timedelta(days=7)}&to={today}")
+    assert shown(f"from={today - timedelta(days=45)}&to={today - timedelta(days=30)}") == {"an old owl"}
+    assert shown("fav=1") == {"a red fox"}
+    assert shown(f"collection={collection.pk}") == {"carol&#x27;s heron"}
+    page = client.get("/?q=fox&quality=720p&fav=1").content.decode()
+    assert (
+        'value="fox"' in page and 'name="fav" value="1" checked' in page
+    )  # the form shows the URL's filters
+    assert "must look like" in client.get("/?from=yesterday").content.decode()
+
+
+def test_bulk_star_file_hide_and_undo(client, alice, team_a):
+    job_sets = [make_finished(alice, f"image {n}") for n in range(3)]
+    ids = [js.jobs.get().pk for js in job_sets]
+    client.force_login(alice)
+    client.post("/bulk/", {"action": "star", "job": ids[:2], "next": "/"})
+    assert set(Favourite.objects.values_list("job_id", flat=True)) == set(ids[:2])
+    client.post(
+        "/bulk/", {"action": "file", "job": ids, "new_collection": "Keepers", "shared": "1", "next": "/"}
+    )
+    keepers = Collection.objects.get(name="Keepers")
+    assert keepers.shared and keepers.items.count() == 3
+    client.post("/bulk/", {"action": "file", "job": ids[:1], "collection": keepers.pk, "next": "/"})
+    assert keepers.items.count() == 3  # filing twice changes nothing
+
+    response = client.post("/bulk/", {"action": "hide", "job": ids[:2], "next": "/"}, follow=True)
+    html = response.content.decode()
+    assert "Hid 2 images" in html and "Undo" in html
+    assert "image 0" not in html and "image 2" in html
+    assert "image 0" in client.get("/?hidden=1").content.decode()
+    client.post("/bulk/undo-hide/", {"next": "/"})
+    assert not Job.objects.filter(hidden_at__isnull=False).exists()
+
+
+def test_select_all_matching_acts_on_the_filtered_view_only(client, alice, bob):
+    make_finished(alice, "cat one")
+    make_finished(alice, "cat two", batch_size=4)
+    make_finished(alice, "dog")
+    theirs = make_finished(bob, "cat of another team")
+    client.force_login(alice)
+    client.post("/bulk/", {"action": "star", "all_matching": "1", "filters": "view=team&q=cat", "next": "/"})
+    starred = Favourite.objects.filter(user=alice)
+    assert starred.count() == 5 and not starred.filter(job__job_set=theirs).exists()
+    client.post(
+        "/bulk/", {"action": "star", "job": [theirs.jobs.get().pk], "next": "/"}
+    )  # not visible: ignored
+    assert Favourite.objects.filter(job__job_set=theirs).count() == 0
+
+
+def test_the_zip_holds_the_images_and_a_metadata_sidecar(client, alice):
+    first = make_finished(alice, "zip me", batch_size=4, seed=7)
+    second = make_finished(alice, "and me")
+    client.force_login(alice)
+    ids = [job.pk for job in first.jobs.all()] + [second.jobs.get().pk]
+    response = client.post("/bulk/", {"action": "zip", "job": ids, "next": "/"})
+    assert response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = archive.namelist()
+    assert len([n for n in names if n.endswith(".png")]) == 5
+    rows = list(csv.DictReader(io.StringIO(archive.read("metadata.csv").decode())))
+    records = json.loads(archive.read("metadata.json"))
+    assert len(rows) == len(records) == 5
+    assert {row["prompt"] for row in rows} == {"zip me", "and me"}
+    assert rows[0]["file"] in names and rows[0]["seed"] == "7" and rows[0]["who"] == "alice"
+    assert Job.objects.filter(kept_at__isnull=False).count() == 5  # downloaded means kept
+
+
+def test_the_lightbox_and_compare_show_every_parameter(client, alice):
+    left = make_finished(alice, "left one", quality="1080p", seed=1)
+    right = make_finished(alice, "right one", quality="720p", seed=1)
+    client.force_login(alice)
+    box = client.get(f"/images/{left.jobs.get().pk}/lightbox/").content.decode()
+    for text in ("left one", "1080p", "Copy prompt", "Download full size", "Use these settings", "up-"):
+        assert text in box
+    page = client.get(f"/compare/?job={left.jobs.get().pk}&job={right.jobs.get().pk}").content.decode()
+    assert page.count('class="differs"') == 2  # prompt and quality differ; seed is the same
+
+
+def test_the_queue_shows_place_in_line_estimates_and_failures(client, alice, settings):
+    settings.SOUL_MAX_IN_FLIGHT = 1
+    waiting = [make_job_set(alice, prompt=f"in line {n}") for n in range(2)]
+    flying = make_job_set(alice, prompt="with soul")
+    JobSet.objects.filter(pk=flying.pk).update(status="in_progress", sent_at=timezone.now())
+    failed = make_job_set(alice, prompt="went wrong")
+    JobSet.objects.filter(pk=failed.pk).update(status="failed", status_reason="The gateway said no.")
+    client.force_login(alice)
+    html = client.get("/queue/").content.decode()
+    assert "<strong>1st</strong> · in line 0" in html and "<strong>2nd</strong> · in line 1" in html
+    assert "with soul" in html and "went wrong" in html and "The gateway said no." in html
+    assert 'hx-trigger="every 3s"' in html
+    client.post(f"/job-sets/{waiting[0].pk}/cancel/")
+    assert "<strong>1st</strong> · in line 1" in client.get("/queue/").content.decode()
+
+
+def test_cost_per_kept_image_counts_starred_and_downloaded_images(client, alice):
+    kept = make_finished(alice, "kept", batch_size=4, quality="1080p")  # 0.37 for 4 images
+    jobs = list(kept.jobs.all())
+    client.force_login(alice)
+    client.post(f"/images/{jobs[0].pk}/star/")
+    client.get(f"/images/{jobs[1].pk}/raw/?download=1")
+    html = client.get("/spend/").content.decode()
+    assert 'id="cost-per-kept">$0.185<' in html  # 0.37 over 2 kept images
