@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import browse, references, selectors, services, spend, teams
@@ -173,7 +174,8 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "It had already been sent, so it can no longer be canceled.")
     if request.htmx:
         return _card_response(request, job_set)
-    return redirect("gallery")
+    back = request.POST.get("next", "")
+    return redirect(back if url_has_allowed_host_and_scheme(back, {request.get_host()}) and back else "gallery")
 
 
 @require_POST
