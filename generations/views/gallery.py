@@ -175,7 +175,8 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return _card_response(request, job_set)
     back = request.POST.get("next", "")
-    return redirect(back if url_has_allowed_host_and_scheme(back, {request.get_host()}) and back else "gallery")
+    safe = back and url_has_allowed_host_and_scheme(back, {request.get_host()})
+    return redirect(back if safe else "gallery")
 
 
 @require_POST

@@ -1,4 +1,4 @@
-"""The gallery in Chromium: filters and search, the lightbox, keeping, bulk zip, the queue, live arrival, a phone."""
+"""The gallery in Chromium: filters, lightbox, keeping, bulk zip, queue, live arrival, a phone."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ def test_bulk_zip_download_carries_a_metadata_sidecar(logged_in, alice):
     expect(page.locator("[data-bulk-count]")).to_have_text("5 selected")
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download zip").click()
-    data = open(download_info.value.path(), "rb").read()
-    archive = zipfile.ZipFile(io.BytesIO(data))
+    with open(download_info.value.path(), "rb") as downloaded:
+        archive = zipfile.ZipFile(io.BytesIO(downloaded.read()))
     records = json.loads(archive.read("metadata.json"))
     assert len(records) == 5 and {r["prompt"] for r in records} == {"zip one", "zip two"}
     assert "metadata.csv" in archive.namelist()
