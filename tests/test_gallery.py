@@ -232,3 +232,20 @@ def test_cost_per_kept_image_counts_starred_and_downloaded_images(client, alice)
     client.get(f"/images/{jobs[1].pk}/raw/?download=1")
     html = client.get("/spend/").content.decode()
     assert 'id="cost-per-kept">$0.185<' in html  # 0.37 over 2 kept images
+
+
+def test_the_gallerys_javascript_and_css_stay_under_150_kb_compressed(client, alice):
+    import gzip
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    client.force_login(alice)
+    html = client.get("/").content.decode()
+    assets = re.findall(r'(?:src|href)="/static/([^"]+\.(?:js|css))"', html)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    total = 0
+    for asset in assets:
+        with open(finders.find(asset), "rb") as source:
+            total += len(gzip.compress(source.read()))
+    assert total < 150 * 1024, f"{total / 1024:.0f} KB compressed"
