@@ -18,7 +18,8 @@ from .models import Collection, CollectionItem, Favourite, Job, JobSet, Membersh
 from .selectors import visible_job_sets
 from .soul import params
 
-PAGE_SIZE = 48
+# A screenful or two (a batch-4 card holds four images); older ones load as you scroll.
+PAGE_SIZE = 24
 STATUS_GROUPS = {
     "pending": JobSet.PENDING,
     "completed": (JobSet.Status.COMPLETED,),

@@ -7,7 +7,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import Favourite, Job, JobSet
@@ -123,13 +122,17 @@ def build(job_sets: QuerySet[JobSet], period: Period, by_team: bool = False) -> 
 
 
 def _daily(in_period: QuerySet[JobSet], period: Period) -> list[tuple[date, Decimal, Decimal]]:
-    rows = (
-        in_period.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day")
-        .annotate(charged=Sum("price", filter=CHARGED), reserved=Sum("price", filter=RESERVED))
+    # Grouped here rather than in SQL: SQLite converts each row's time zone in Python anyway,
+    # and a plain scan of three columns is several times faster than that.
+    by_day: dict[date, list[Decimal]] = {}
+    zone = timezone.get_current_timezone()
+    rows = in_period.filter(charge__in=(JobSet.Charge.CHARGED, JobSet.Charge.RESERVED)).values_list(
+        "created_at", "price", "charge"
     )
-    by_day = {row["day"]: (cents(row["charged"]), cents(row["reserved"])) for row in rows}
-    return [(day, *by_day.get(day, (ZERO, ZERO))) for day in period.days]
+    for created_at, price, charge in rows.iterator(chunk_size=5000):
+        sums = by_day.setdefault(created_at.astimezone(zone).date(), [ZERO, ZERO])
+        sums[0 if charge == JobSet.Charge.CHARGED else 1] += price
+    return [(day, *(cents(v) for v in by_day.get(day, (ZERO, ZERO)))) for day in period.days]
 
 
 def _rows(in_period: QuerySet[JobSet], *keys, style: bool = False) -> list[Row]:

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from generations import browse
 from generations.models import Collection, Favourite, Job, JobSet, Style
 from tests.factories import make_finished, make_job_set
 
@@ -79,10 +80,11 @@ def test_the_gallery_and_its_fragment_make_as_many_queries_for_10_as_for_1000_jo
 
 def test_pages_follow_a_stable_cursor_that_new_arrivals_do_not_shift(client, alice):
     client.force_login(alice)
-    bulk_seed(alice, 60)
+    size = browse.PAGE_SIZE
+    bulk_seed(alice, size + 12)
     first = client.get("/").content.decode()
-    assert cards(first) == 48
-    last_id = JobSet.objects.order_by("-id")[47].pk
+    assert cards(first) == size
+    last_id = JobSet.objects.order_by("-id")[size - 1].pk
     make_job_set(alice, prompt="arrived meanwhile")
     older = client.get(f"/?view=team&before={last_id}", HTTP_HX_REQUEST="true").content.decode()
     assert cards(older) == 12 and "arrived meanwhile" not in older

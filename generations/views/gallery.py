@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -210,8 +211,10 @@ def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def spend_chip(request: HttpRequest) -> HttpResponse:
-    periods = spend.period_totals(JobSet.objects.filter(user=request.user))
-    return render(request, "generations/partials/spend_chip.html", {"spend": periods})
+    # Rendered without the page's context processors: the chip needs none of them, and it is
+    # fetched after every submit and completion.
+    periods = spend.recent_totals(JobSet.objects.filter(user=request.user))
+    return HttpResponse(render_to_string("generations/partials/spend_chip.html", {"spend": periods}))
 
 
 @require_GET
