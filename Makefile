@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench install install-dev clean
+.PHONY: run test test-scale lint bench install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,20 @@ run: install
 	$(PY) manage.py soul_bootstrap
 	$(PY) manage.py soul_run --host $(HOST) --port $(PORT)
 
+# The whole suite on what DATABASE_URL and REDIS_URL say (SQLite and the ORM broker when unset).
 test: install-dev
 	$(PY) -m pytest
+
+# The whole suite again on PostgreSQL and Redis, as CI's second run (tests/test_scale.py runs only here).
+SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+SCALE_REDIS_URL ?= redis://127.0.0.1:6379/0
+test-scale:
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) $(MAKE) test
+
+# Seeds throw-away databases (SQLite, and PostgreSQL `soulsite_bench` when reachable), measures,
+# prints a table and writes docs/BENCHMARKS.md. Options: make bench BENCH_ARGS="--drain-budget 0".
+bench: install-dev
+	$(PY) manage.py soul_bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
