@@ -27,6 +27,7 @@ urlpatterns = [
     path("queue/", keeping.queue, name="queue"),
     path("characters/", characters.characters, name="characters"),
     path("characters/<int:pk>/delete/", characters.delete_character, name="delete-character"),
+    path("characters/<int:pk>/thumbnail/", characters.thumbnail, name="character-thumbnail"),
     path("styles/<uuid:pk>/preview/", media.style_preview, name="style-preview"),
     re_path(r"^images/(?P<pk>[0-9]+)/(?P<kind>raw|min)/$", media.image, name="image"),
     path("references/<str:token>/", media.reference_link, name="reference-link"),

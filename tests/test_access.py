@@ -61,6 +61,12 @@ TABLE = {
     ),
     "characters": ("get", None, None, ALL_200),
     "delete-character": ("post", "character", {}, TEAM_A_ONLY),
+    "character-thumbnail": (
+        "get",
+        "character",
+        None,
+        {"anonymous": LOGIN, "member_a": 200, "manager_a": 200, "member_b": 404, "staff": 404},
+    ),
     "style-preview": ("get", "style", None, dict.fromkeys(ROLES[1:], 302) | {"anonymous": LOGIN}),
     "image": ("get", "image", None, A_SET),
     "reference-link": ("get", "reference", None, PUBLIC_200),
@@ -143,7 +149,11 @@ def world(alice, bob, team_a, django_user_model, settings, media_root):
         "users": {"member_a": alice, "manager_a": carol, "member_b": bob, "staff": staff},
         "job_set": {"pk": job_set.pk},
         "membership": {"pk": Membership.objects.get(user=alice).pk},
-        "character": {"pk": Character.objects.create(team=team_a, name="Ava", upstream_id=uuid.uuid4()).pk},
+        "character": {
+            "pk": Character.objects.create(
+                team=team_a, name="Ava", upstream_id=uuid.uuid4(), thumbnail="results/a.png"
+            ).pk
+        },
         "style": {"pk": "464ea177-8d40-4940-8d9d-b438bab269c7"},
         "image": {"pk": job.pk, "kind": "raw"},
         "image_pk": {"pk": job.pk},

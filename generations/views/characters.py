@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import teams
 from ..models import Character
@@ -48,3 +48,16 @@ def delete_character(request: HttpRequest, pk: int) -> HttpResponse:
     character.delete()
     messages.success(request, f"Removed “{character.name}”. Job sets made with it keep its id.")
     return redirect("characters")
+
+
+@require_GET
+def thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A character's picture, only to its team."""
+    from .media import _file_response
+
+    character = get_object_or_404(Character, pk=pk, team__memberships__user=request.user)
+    if not character.thumbnail:
+        raise Http404("No picture.")
+    response = _file_response(character.thumbnail.name)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
