@@ -290,6 +290,8 @@ def track(pk: int, worker: str) -> None:
 
     if _settled(jobs):
         _finish(job_set.pk)
+        # A slot upstream just freed: fill it now rather than at the tracker's next tick.
+        send_waiting(worker, limit=1)
     else:
         _schedule_next(job_set.pk, jobs)
 

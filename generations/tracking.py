@@ -43,6 +43,10 @@ IDLE_TICK = 0.25  # how often an idle loop looks for new work
 
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
+# Once past the usual time, at least this long between polls.
+LATE_MIN_INTERVAL = 0.5
+# With webhooks on, how often to look anyway once a job set runs late.
+WEBHOOK_FALLBACK_INTERVAL = 15.0
 HISTORY_SIZE = 20
 _typical_cache: dict[tuple[str, int], tuple[float, float | None]] = {}
 _typical_lock = threading.Lock()
@@ -94,10 +98,16 @@ def next_poll_delay(job_set: JobSet, now) -> float:
     if typical is None:
         # No history: every second for the first ten, then slowly longer gaps.
         return EARLY_INTERVAL if elapsed < 10 else min(LATE_INTERVAL, elapsed / 10)
+    if job_set.webhook_token:
+        # A callback will move the next poll to now: polls are only the fallback.
+        if elapsed < typical * 2:
+            return typical * 2 - elapsed
+        return WEBHOOK_FALLBACK_INTERVAL
     if elapsed < typical * 0.9:
         return max(EARLY_INTERVAL / 2, typical * 0.9 - elapsed)
-    # Past the usual time: check often, a little less often the longer it runs.
-    return min(LATE_INTERVAL, max(0.5, elapsed * 0.04))
+    # Past the usual time: often, to keep the lag well under two seconds; a little less
+    # often the longer it runs.
+    return min(LATE_INTERVAL, max(LATE_MIN_INTERVAL, elapsed * 0.04))
 
 
 # --- The loop -------------------------------------------------------------------

@@ -166,3 +166,26 @@ def test_a_job_set_the_gateway_never_finishes_expires_with_a_reason(alice, setti
     job_set.refresh_from_db()
     assert job_set.status == Status.EXPIRED
     assert "did not finish it" in job_set.status_reason
+
+
+def test_polls_wait_for_the_usual_time_then_come_often(alice, monkeypatch):
+    now = timezone.now()
+    job_set = make_job_set(alice)
+    job_set.sent_at = now - timedelta(seconds=1)
+    monkeypatch.setattr(tracking, "typical_seconds", lambda quality, batch: 10.0)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(8.0)  # just before the usual 10 s
+    job_set.sent_at = now - timedelta(seconds=12)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(0.5)
+    job_set.sent_at = now - timedelta(seconds=300)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(5.0)
+
+
+def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settings):
+    settings.SOUL_PUBLIC_URL = "https://soul.example.com"
+    now = timezone.now()
+    job_set = make_job_set(alice)
+    job_set.sent_at = now - timedelta(seconds=1)
+    monkeypatch.setattr(tracking, "typical_seconds", lambda quality, batch: 10.0)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(19.0)  # the callback comes first
+    job_set.sent_at = now - timedelta(seconds=25)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(15.0)
