@@ -31,7 +31,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import leases
-from .models import JobSet
+from .models import Attempt, JobSet
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,21 @@ def typical_seconds(quality: str, batch_size: int) -> float | None:
     return value
 
 
+_callbacks_seen: tuple[float, bool] = (0.0, False)
+
+
+def callbacks_arrive() -> bool:
+    """Has the gateway called back lately? Pixazo's webhooks are undocumented: until callbacks
+    are seen to arrive, polling stays as frequent as without them (checked once a minute)."""
+    global _callbacks_seen
+    checked, seen = _callbacks_seen
+    if time.monotonic() - checked > 60:
+        since = timezone.now() - timedelta(days=1)
+        seen = Attempt.objects.filter(kind=Attempt.Kind.WEBHOOK, at__gte=since).exists()
+        _callbacks_seen = (time.monotonic(), seen)
+    return seen
+
+
 def forget_typical() -> None:
     with _typical_lock:
         _typical_cache.clear()
@@ -98,7 +113,7 @@ def next_poll_delay(job_set: JobSet, now) -> float:
     if typical is None:
         # No history: every second for the first ten, then slowly longer gaps.
         return EARLY_INTERVAL if elapsed < 10 else min(LATE_INTERVAL, elapsed / 10)
-    if job_set.webhook_token:
+    if job_set.webhook_token and callbacks_arrive():
         # A callback will move the next poll to now: polls are only the fallback.
         if elapsed < typical * 2:
             return typical * 2 - elapsed

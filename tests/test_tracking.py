@@ -9,7 +9,7 @@ from django.utils import timezone
 from PIL import Image
 
 from generations import services, tracking
-from generations.models import JobSet
+from generations.models import Attempt, JobSet
 from generations.soul import client as soul_client
 from tests.factories import make_job_set
 from tests.servers import SilentServer
@@ -186,6 +186,10 @@ def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settin
     job_set = make_job_set(alice)
     job_set.sent_at = now - timedelta(seconds=1)
     monkeypatch.setattr(tracking, "typical_seconds", lambda quality, batch: 10.0)
+    monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(8.0)  # no callback has ever come: poll
+    Attempt.objects.create(job_set=job_set, kind=Attempt.Kind.WEBHOOK, asked="callback received")
+    monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(19.0)  # the callback comes first
     job_set.sent_at = now - timedelta(seconds=25)
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(15.0)
