@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from datetime import timedelta
 
 from django.conf import settings
@@ -160,8 +161,13 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
                     running[pk] = pool.submit(_in_thread, services.track, pk, holder)
                     polled += 1
                 wait = services.next_due_in()
-                if wait is None and not running and sending.done():
-                    break  # nothing pending anywhere: stop, no idle polling
+                if wait is None and not running:
+                    # A send was started this very tick and may still be running (on
+                    # PostgreSQL its thread first opens a connection): let it finish, then
+                    # look again, or the loop would never see it done and never stop.
+                    wait_for([sending])
+                    if services.next_due_in() is None:
+                        break  # nothing pending anywhere: stop, no idle polling
                 time.sleep(max(0.2, min(IDLE_TICK, wait if wait is not None else IDLE_TICK)))
             if sending is not None:
                 sent += sending.result()

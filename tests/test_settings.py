@@ -107,3 +107,30 @@ def test_s3_without_a_bucket_is_a_clear_start_up_error():
     result = run_check(SOUL_STORAGE="s3")
     assert result.returncode != 0
     assert "AWS_STORAGE_BUCKET_NAME" in result.stderr
+
+
+def test_database_url_and_redis_url_switch_the_database_and_the_task_broker():
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='soulsite.settings'; django.setup();"
+        "from django.conf import settings as s; d = s.DATABASES['default'];"
+        "print(d['ENGINE'], d['NAME'], d['HOST'], s.Q_CLUSTER.get('redis'), s.Q_CLUSTER.get('orm'), sep='|')"
+    )
+
+    def configured(**env) -> list[str]:
+        environment = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SOUL_", "DATABASE_URL", "REDIS_URL"))
+        }
+        environment.update(env)
+        command = [sys.executable, "-c", code]
+        result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1].split("|")
+
+    engine, _, _, redis, orm = configured()
+    assert (engine, redis, orm) == ("django.db.backends.sqlite3", "None", "default")
+
+    engine, name, host, redis, orm = configured(
+        DATABASE_URL="postgres://soul:pw@db.internal:5432/soulsite", REDIS_URL="redis://cache.internal:6379/2"
+    )
+    assert (engine, name, host) == ("django.db.backends.postgresql", "soulsite", "db.internal")
+    assert (redis, orm) == ("redis://cache.internal:6379/2", "None")

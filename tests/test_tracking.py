@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -193,3 +194,18 @@ def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settin
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(19.0)  # the callback comes first
     job_set.sent_at = now - timedelta(seconds=25)
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(15.0)
+
+
+def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monkeypatch):
+    # On PostgreSQL the send thread opens a connection before it finds nothing to send; a loop
+    # that only stopped when it saw that send already done would run until its deadline.
+    send_waiting = services.send_waiting
+
+    def slow_send(worker):
+        time.sleep(0.3)
+        return send_waiting(worker)
+
+    monkeypatch.setattr(services, "send_waiting", slow_send)
+    started = time.monotonic()
+    assert tracking.run(max_seconds=30) == "sent 0, polled 0"
+    assert time.monotonic() - started < 10  # it stopped by itself, long before its deadline

@@ -59,7 +59,10 @@ def rows(sizes: list[int]) -> list[Row]:
         seeded = _get(results, "seed")
         if not seeded:
             return NOT_RUN, None
-        return f"{seeded['job_sets']:,} job sets + {seeded['jobs']:,} jobs in {seeded['seconds']:.0f} s", None
+        text = f"{seeded['job_sets']:,} job sets + {seeded['jobs']:,} jobs in {seeded['seconds']:.0f} s"
+        if "this_month" in seeded:
+            text += f" ({seeded['this_month']:,} this month)"
+        return text, None
 
     def lag(key: str, target: float):
         def value(results):

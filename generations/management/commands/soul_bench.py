@@ -64,6 +64,9 @@ class Command(BaseCommand):
             default=str(settings.BASE_DIR / "docs" / "BENCHMARKS.md"),
             help="Where to write the report; '' to only print it.",
         )
+        parser.add_argument(
+            "--keep-databases", action="store_true", help="Leave the throw-away databases, for a look."
+        )
         parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure here, write JSON there
 
     def handle(self, *args, **options):
@@ -99,9 +102,13 @@ class Command(BaseCommand):
                 try:
                     collected.append((target.label, self._child(target, options, folder)))
                 finally:
-                    databases.drop(target)
+                    if options["keep_databases"]:
+                        self.stderr.write(f"   kept {target.database_url}")
+                    else:
+                        databases.drop(target)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not options["keep_databases"]:
+                shutil.rmtree(folder, ignore_errors=True)
         minutes = (time.monotonic() - started) / 60
         header, cells = report.table(collected, options["sizes"])
         self.stdout.write("\n" + report.plain(header, cells) + "\n")
@@ -182,11 +189,15 @@ class Command(BaseCommand):
                 client, _older_paths(user, 20), options["repetitions"], htmx=True
             ).as_dict()
             save()
+        from django.utils import timezone
+
         from generations.models import Job, JobSet
 
+        month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         results["seed"] = {
             "job_sets": JobSet.objects.count(),
             "jobs": Job.objects.count(),
+            "this_month": JobSet.objects.filter(created_at__gte=month_start).count(),
             "seconds": round(seconds, 1),
         }
         results["web"]["chip_large"] = web.measure(
@@ -249,6 +260,7 @@ class Command(BaseCommand):
                 cluster.stop()
 
             say("tracking lag, with webhooks")
+            upstream.callbacks_seen_lately()
             web_server, url = processes.start_gunicorn(logs / "web.log", workers=2, **env)
             settings.SOUL_PUBLIC_URL = url
             cluster = processes.start_cluster(logs / "cluster-2.log", **{**env, "SOUL_PUBLIC_URL": url})
@@ -413,7 +425,9 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "",
         f"- **Data.** One person in one team owns every job set: {small:,}, then {large:,}, seeded with "
         "`bulk_create` (every fourth a batch of 4; about 90% completed, the rest failed, NSFW, canceled, "
-        "unconfirmed or expired; generation times 2-10 s). Each database is new and thrown away afterwards: "
+        "unconfirmed or expired; generation times 2-10 s; one created every 5 minutes up to now, so "
+        "100,000 span about a year and the current month holds the number shown beside *Seeding*). "
+        "Each database is new and thrown away afterwards: "
         "a temporary SQLite file (ORM broker), and a PostgreSQL database `soulsite_bench` (Redis broker "
         "when Redis answers, in its own Redis database). PostgreSQL gets an `ANALYZE` after seeding, as "
         "autovacuum would do on a server; SQLite gets nothing, as in a real install.",
@@ -428,7 +442,9 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "`manage.py soul_cluster` subprocess (4 workers, cap 4). Lag is per image, from the sandbox's "
         "`completed_at` to the job's `downloaded_at` (the image is stored by then). *With webhooks*: "
         "gunicorn serves the app on a free port and `SOUL_PUBLIC_URL` points at it, so the sandbox calls "
-        "back when a job set finishes.",
+        "back when a job set finishes; the database holds a callback received an hour earlier, as on a "
+        "site whose gateway has been calling back (the tracker relies on callbacks, and polls less, only "
+        "once it has seen one in the last day).",
         "- **Upstream requests** are submits plus polls the sandbox received, divided by finished job sets "
         "(result downloads go to the CDN and are not counted). *Idle*: with everything finished and the "
         f"cluster still running, the sandbox's request counter over {options['idle_seconds']:g} s.",
