@@ -8,7 +8,7 @@ in ``TIME_ZONE``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
@@ -152,8 +152,3 @@ def hold(user, team, price: Decimal) -> None:
     for state in budget_states(user, team):
         if not state.allows(price):
             raise BudgetExceeded(state, price)
-
-
-def this_month_days(now: datetime | None = None) -> tuple[datetime, datetime]:
-    start = month_start(now)
-    return start, (start + timedelta(days=32)).replace(day=1)

@@ -58,9 +58,3 @@ def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membersh
 
 def members_of(team: Team) -> list[Membership]:
     return list(Membership.objects.filter(team=team).select_related("user").order_by("user__username"))
-
-
-def is_manager(user, team: Team | None) -> bool:
-    return (
-        bool(team) and Membership.objects.filter(user=user, team=team, role=Membership.Role.MANAGER).exists()
-    )

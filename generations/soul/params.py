@@ -66,24 +66,6 @@ STATUS_ALIASES = {
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
-REQUIRED = ("prompt", "width_and_height")
-KNOWN = (
-    "prompt",
-    "width_and_height",
-    "enhance_prompt",
-    STYLE_FIELD,
-    "style_strength",
-    "quality",
-    "seed",
-    "custom_reference_id",
-    "custom_reference_strength",
-    "image_reference_type",
-    "image_reference_image_url",
-    "batch_size",
-    "webhook_url",
-    "webhook_secret",
-)
-
 
 def normalize_status(status: object) -> str:
     """Soul's spelling of a job status ('' when missing)."""
