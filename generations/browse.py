@@ -160,7 +160,6 @@ def job_sets(user, filters: Filters) -> QuerySet[JobSet]:
     if filters.last:
         end = timezone.make_aware(datetime.combine(filters.last + timedelta(days=1), time.min))
         query = query.filter(created_at__lt=end)
-    jobs = Job.objects.filter(job_set=OuterRef("pk"))
     if filters.favourites:
         query = query.filter(Exists(Favourite.objects.filter(user=user, job__job_set=OuterRef("pk"))))
     if filters.collection:
@@ -170,10 +169,11 @@ def job_sets(user, filters: Filters) -> QuerySet[JobSet]:
         )
         query = query.filter(Exists(items))
     if filters.hidden:
-        query = query.filter(Exists(jobs.filter(hidden_at__isnull=False)))
+        # Any hidden image: its job set shows here with just those images.
+        query = query.filter(Exists(Job.objects.filter(job_set=OuterRef("pk"), hidden_at__isnull=False)))
     else:
-        # A job set whose every image is hidden is hidden; one without jobs yet is pending.
-        query = query.filter(Exists(jobs.filter(hidden_at__isnull=True)) | ~Exists(jobs))
+        # Kept current by generations.hiding: reading it costs nothing per job set.
+        query = query.filter(hidden=False)
     return query.order_by("-id")
 
 

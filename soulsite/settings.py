@@ -149,7 +149,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
-USE_I18N = True
+# English only: with translation off, every value a template prints skips a language lookup.
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"

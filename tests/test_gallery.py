@@ -166,6 +166,34 @@ def test_bulk_star_file_hide_and_undo(client, alice, team_a):
     assert not Job.objects.filter(hidden_at__isnull=False).exists()
 
 
+def test_a_job_set_leaves_the_gallery_only_when_every_image_is_hidden(client, alice, team_a):
+    batch = make_finished(alice, "four of a kind", batch_size=4)
+    pending = make_job_set(alice, prompt="still waiting")  # no images yet: always shown
+    ids = list(batch.jobs.order_by("index").values_list("pk", flat=True))
+    client.force_login(alice)
+
+    client.post("/bulk/", {"action": "hide", "job": ids[:3], "next": "/"})
+    batch.refresh_from_db()
+    assert not batch.hidden
+    page = client.get("/").content.decode()
+    assert "four of a kind" in page and "still waiting" in page
+
+    client.post("/bulk/", {"action": "hide", "job": ids[3:], "next": "/"})
+    batch.refresh_from_db()
+    assert batch.hidden
+    page = client.get("/").content.decode()
+    assert "four of a kind" not in page and "still waiting" in page
+    hidden_view = client.get("/?hidden=1").content.decode()
+    assert "four of a kind" in hidden_view and "still waiting" not in hidden_view
+
+    client.post("/bulk/undo-hide/", {"next": "/"})  # undoes the last hide: one image back
+    batch.refresh_from_db()
+    assert not batch.hidden and "four of a kind" in client.get("/").content.decode()
+    client.post("/bulk/", {"action": "unhide", "all_matching": "1", "filters": "hidden=1", "next": "/"})
+    assert not Job.objects.filter(hidden_at__isnull=False).exists()
+    assert not JobSet.objects.filter(hidden=True).exists() and not pending.jobs.exists()
+
+
 def test_select_all_matching_acts_on_the_filtered_view_only(client, alice, bob):
     make_finished(alice, "cat one")
     make_finished(alice, "cat two", batch_size=4)

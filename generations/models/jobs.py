@@ -95,6 +95,8 @@ class JobSet(models.Model):
 
     price = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD, snapshot at submission.")
     charge = models.CharField(max_length=8, choices=Charge.choices, default=Charge.RESERVED)
+    # Every image hidden (see generations.hiding): the gallery leaves it out without reading jobs.
+    hidden = models.BooleanField(default=False, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +121,8 @@ class JobSet(models.Model):
             models.Index(fields=["user", "-created_at"], name="jobset_user_newest"),
             models.Index(fields=["status", "due_at"], name="jobset_due"),
             models.Index(fields=["team", "created_at"], name="jobset_team_time"),
+            # The gallery's first page: a team's shown job sets, newest first.
+            models.Index(fields=["team", "hidden", "-id"], name="jobset_gallery"),
             models.Index(fields=["user", "created_at"], name="jobset_user_time"),
             # Cover all-time spend sums, so they read the index and not the table.
             models.Index(fields=["user", "charge", "price"], name="jobset_user_spend"),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, exports, selectors, teams, tracking
+from .. import browse, exports, hiding, selectors, teams, tracking
 from ..models import Collection, CollectionItem, Favourite, Job, JobSet
 
 MAX_ZIP_IMAGES = 500
@@ -79,12 +79,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Filed {count} image{'s' if count != 1 else ''} in “{collection.name}”.")
     elif action == "hide":
-        ids = list(jobs.values_list("pk", flat=True))
-        Job.objects.filter(pk__in=ids).update(hidden_at=timezone.now(), hidden_by=request.user)
-        request.session["undo_hide"] = ids
+        request.session["undo_hide"] = hiding.hide(jobs, request.user)
         messages.success(request, f"Hid {count} image{'s' if count != 1 else ''}.", extra_tags="undo-hide")
     elif action == "unhide":
-        Job.objects.filter(pk__in=jobs.values("pk")).update(hidden_at=None, hidden_by=None)
+        hiding.unhide(jobs)
         messages.success(request, f"{count} image{'s' if count != 1 else ''} back in the gallery.")
     else:
         raise Http404("Unknown action.")
@@ -94,7 +92,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @require_POST
 def undo_hide(request: HttpRequest) -> HttpResponse:
     ids = request.session.pop("undo_hide", [])
-    restored = _jobs(request).filter(pk__in=ids).update(hidden_at=None, hidden_by=None)
+    restored = hiding.unhide(_jobs(request).filter(pk__in=ids))
     messages.success(request, f"Undone: {restored} image{'s' if restored != 1 else ''} back in the gallery.")
     return redirect(_back(request))
 
