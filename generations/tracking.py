@@ -9,8 +9,8 @@ time (a lease); when it ends with work left it enqueues its successor, and a
 submit wakes it if it is not running. The minute Schedule is only the backstop
 that restarts tracking after a crash.
 
-When to poll is learned: the first poll goes out shortly before a job set of
-that quality and batch size usually finishes, then checks follow closely.
+When to poll is learned from how long recent job sets of the same quality and
+batch size took (see ``next_poll_delay``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -44,25 +45,39 @@ IDLE_TICK = 0.25  # how often an idle loop looks for new work
 
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
-# Once past the usual time, at least this long between polls.
-LATE_MIN_INTERVAL = 0.5
+# Between the usual fastest and slowest times, one poll this often. A job that finishes
+# just after a poll waits this long, plus the download: 1.2 s keeps the 95th-percentile
+# lag near 1.5 s, under the 2 s target, with about half the polls of a 0.5 s rhythm.
+POLL_GAP = 1.2
 # With webhooks on, how often to look anyway once a job set runs late.
 WEBHOOK_FALLBACK_INTERVAL = 15.0
-HISTORY_SIZE = 20
-_typical_cache: dict[tuple[str, int], tuple[float, float | None]] = {}
-_typical_lock = threading.Lock()
+HISTORY_SIZE = 40
+MIN_HISTORY = 5
 TYPICAL_TTL = 30.0
+
+
+@dataclass(frozen=True)
+class Durations:
+    """How long Soul took lately for one quality and batch size, from submit to stored image."""
+
+    early: float  # 10th percentile: the first poll goes out then
+    typical: float  # the median: what the queue view's estimate is based on
+    late: float  # 90th percentile: past it, polls thin out
+
+
+_durations_cache: dict[tuple[str, int], tuple[float, Durations | None]] = {}
+_durations_lock = threading.Lock()
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def typical_seconds(quality: str, batch_size: int) -> float | None:
-    """A low estimate of how long Soul takes for this kind of job set (the 25th percentile)."""
+def durations(quality: str, batch_size: int) -> Durations | None:
+    """What the last few job sets of this kind took (cached briefly); None before enough history."""
     key = (quality, batch_size)
-    with _typical_lock:
-        cached = _typical_cache.get(key)
+    with _durations_lock:
+        cached = _durations_cache.get(key)
         if cached and time.monotonic() - cached[0] < TYPICAL_TTL:
             return cached[1]
     rows = list(
@@ -76,14 +91,13 @@ def typical_seconds(quality: str, batch_size: int) -> float | None:
         .order_by("-finished_at")
         .values_list("sent_at", "finished_at")[:HISTORY_SIZE]
     )
-    durations = sorted((finished - sent).total_seconds() for sent, finished in rows)
+    seconds = [(finished - sent).total_seconds() for sent, finished in rows]
     value = None
-    if len(durations) >= 3:
-        value = statistics.quantiles(durations, n=4)[0]
-    elif durations:
-        value = durations[0]
-    with _typical_lock:
-        _typical_cache[key] = (time.monotonic(), value)
+    if len(seconds) >= MIN_HISTORY:
+        deciles = statistics.quantiles(seconds, n=10, method="inclusive")
+        value = Durations(early=deciles[0], typical=statistics.median(seconds), late=deciles[-1])
+    with _durations_lock:
+        _durations_cache[key] = (time.monotonic(), value)
     return value
 
 
@@ -103,27 +117,35 @@ def callbacks_arrive() -> bool:
 
 
 def forget_typical() -> None:
-    with _typical_lock:
-        _typical_cache.clear()
+    with _durations_lock:
+        _durations_cache.clear()
 
 
 def next_poll_delay(job_set: JobSet, now) -> float:
-    """Seconds until the next poll of a job set still in flight."""
+    """Seconds until the next poll of a job set still in flight.
+
+    Soul gives no progress while it works, so the only guide is how long it took
+    lately. The first poll goes out when the quickest tenth would be done; then
+    one every ``POLL_GAP`` until the slowest tenth should be done; after that the
+    gaps grow. Polling any less often would push the lag past two seconds; any
+    more often buys little (see docs/BENCHMARKS.md for the arithmetic).
+    """
     elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
-    typical = typical_seconds(job_set.quality, job_set.batch_size)
-    if typical is None:
+    usual = durations(job_set.quality, job_set.batch_size)
+    if usual is None:
         # No history: every second for the first ten, then slowly longer gaps.
         return EARLY_INTERVAL if elapsed < 10 else min(LATE_INTERVAL, elapsed / 10)
     if job_set.webhook_token and callbacks_arrive():
         # A callback will move the next poll to now: polls are only the fallback.
-        if elapsed < typical * 2:
-            return typical * 2 - elapsed
+        if elapsed < usual.late * 1.2:
+            return usual.late * 1.2 - elapsed
         return WEBHOOK_FALLBACK_INTERVAL
-    if elapsed < typical * 0.9:
-        return max(EARLY_INTERVAL / 2, typical * 0.9 - elapsed)
-    # Past the usual time: often, to keep the lag well under two seconds; a little less
-    # often the longer it runs.
-    return min(LATE_INTERVAL, max(LATE_MIN_INTERVAL, elapsed * 0.04))
+    if elapsed < usual.early:
+        return max(0.2, usual.early - elapsed)
+    if elapsed < usual.late + POLL_GAP:
+        return POLL_GAP
+    # Running late: a little less often the longer it runs.
+    return min(LATE_INTERVAL, max(POLL_GAP, elapsed * 0.1))
 
 
 # --- The loop -------------------------------------------------------------------

@@ -235,7 +235,9 @@ SOUL_REFERENCE_LINK_SECONDS = envint("SOUL_REFERENCE_LINK_SECONDS", 24 * 60 * 60
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {
     "name": "soulsite",
-    "workers": envint("SOUL_Q_WORKERS", 4),
+    # Two are enough: there are only two tasks, the tracker loop (which polls on threads of
+    # its own) and the short "send what is waiting" nudge; each worker process costs ~40 MB.
+    "workers": envint("SOUL_Q_WORKERS", 2),
     # A task may run this long; `retry` must exceed it or a slow task runs twice.
     # The tracker loop (generations.tracking) stays well inside it.
     "timeout": 120,

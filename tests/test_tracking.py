@@ -169,16 +169,48 @@ def test_a_job_set_the_gateway_never_finishes_expires_with_a_reason(alice, setti
     assert "did not finish it" in job_set.status_reason
 
 
-def test_polls_wait_for_the_usual_time_then_come_often(alice, monkeypatch):
+USUAL = tracking.Durations(early=4.0, typical=6.0, late=9.0)
+
+
+def test_polls_wait_for_the_quick_ones_then_come_steadily_then_thin_out(alice, monkeypatch):
     now = timezone.now()
     job_set = make_job_set(alice)
-    job_set.sent_at = now - timedelta(seconds=1)
-    monkeypatch.setattr(tracking, "typical_seconds", lambda quality, batch: 10.0)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(8.0)  # just before the usual 10 s
-    job_set.sent_at = now - timedelta(seconds=12)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(0.5)
-    job_set.sent_at = now - timedelta(seconds=300)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(5.0)
+    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+
+    def delay_after(seconds: float) -> float:
+        job_set.sent_at = now - timedelta(seconds=seconds)
+        return tracking.next_poll_delay(job_set, now)
+
+    assert delay_after(1) == pytest.approx(3.0)  # the quickest tenth are done at 4 s
+    assert delay_after(4) == pytest.approx(tracking.POLL_GAP)
+    assert delay_after(9.5) == pytest.approx(tracking.POLL_GAP)  # still in the usual range
+    assert delay_after(30) == pytest.approx(3.0)  # late: gaps grow with the time taken
+    assert delay_after(300) == pytest.approx(tracking.LATE_INTERVAL)
+
+
+def test_without_history_it_polls_every_second_then_less(alice, monkeypatch):
+    now = timezone.now()
+    job_set = make_job_set(alice)
+    monkeypatch.setattr(tracking, "durations", lambda quality, batch: None)
+    job_set.sent_at = now - timedelta(seconds=2)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(1.0)
+    job_set.sent_at = now - timedelta(seconds=30)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(3.0)
+
+
+def test_durations_are_learned_from_recent_job_sets_of_the_same_kind(alice):
+    tracking.forget_typical()
+    now = timezone.now()
+    for seconds in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
+        job_set = make_job_set(alice, quality="1080p", batch_size=4)
+        JobSet.objects.filter(pk=job_set.pk).update(
+            status=Status.COMPLETED, sent_at=now - timedelta(seconds=seconds), finished_at=now
+        )
+    usual = tracking.durations("1080p", 4)
+    assert usual.early == pytest.approx(2.9) and usual.typical == pytest.approx(6.5)
+    assert usual.late == pytest.approx(10.1)
+    assert tracking.durations("720p", 1) is None  # another kind has no history yet
+    tracking.forget_typical()
 
 
 def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settings):
@@ -186,12 +218,12 @@ def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settin
     now = timezone.now()
     job_set = make_job_set(alice)
     job_set.sent_at = now - timedelta(seconds=1)
-    monkeypatch.setattr(tracking, "typical_seconds", lambda quality, batch: 10.0)
+    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
     monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(8.0)  # no callback has ever come: poll
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(3.0)  # no callback has ever come: poll
     Attempt.objects.create(job_set=job_set, kind=Attempt.Kind.WEBHOOK, asked="callback received")
     monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(19.0)  # the callback comes first
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(9.8)  # the callback comes first
     job_set.sent_at = now - timedelta(seconds=25)
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(15.0)
 

@@ -197,9 +197,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
     now = timezone.now()
     for job_set in flying:
-        typical = tracking.typical_seconds(job_set.quality, job_set.batch_size)
+        usual = tracking.durations(job_set.quality, job_set.batch_size)
         elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
-        job_set.estimate = None if typical is None else max(0, int(typical * 1.3 - elapsed))
+        job_set.estimate = None if usual is None else max(0, int(usual.typical - elapsed))
     context = {
         "waiting": waiting,
         "positions": selectors.queue_positions(waiting),
