@@ -410,16 +410,28 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "",
         "- A page's time minus its SQL time (in *Details*) is Python: middleware, the view, and "
         "rendering the cards' templates (48 to a page).",
-        "- An upstream request per job set is its submit; the rest are polls. The tracker polls a job "
-        "set just before the time such job sets usually take, then every 0.5 s (more slowly after "
-        "12 s); a webhook only brings the next poll forward, it does not replace the scheduled ones.",
+        "- An upstream request per job set is its submit; the rest are polls. Soul reports no progress "
+        "while it works, so the tracker polls by the clock it learned: first when the quickest tenth of "
+        "recent job sets of that kind were done, then every 1.2 s until the slowest tenth were, then "
+        "more slowly. A webhook brings the next poll forward; once callbacks are seen to arrive, polls "
+        "are only a slow fallback.",
+        "- Polling alone cannot meet both the lag and the requests target when the gateway takes a "
+        "uniformly random 2-10 s. A finished job waits for the next poll, so keeping the 95th "
+        "percentile of the lag under 2 s (about 1.6 s of it for the wait, the rest is the download) "
+        "means gaps of at most about 1.6 s across the 8 s spread, save 5% of the jobs. With T the "
+        "finishing time and polls at t1 < t2 < ..., the expected number of polls is 1 + P(T > t1) + "
+        "P(T > t2) + ...; the best such schedule (one gap of 2 s, the rest 1.6 s) needs about 2.8 polls, "
+        "so at least 3.8 requests with the submit (3.35 even if storing an image took no time). "
+        "Webhooks are how to get under 3.",
         "- *Here* a job set holds a slot from sending until soulsite has stored its images; *upstream* "
         "only until the gateway finished it. The usual time the tracker learns is measured here "
         "(sent to finished), so it includes the tracker's own wait before its first poll: when the "
         "gateway is much faster than that, the learned time stays near ten times the fixed cost of a "
         "poll, download and finish, and slots sit idle upstream.",
-        "- RSS counts memory the forked processes of a cluster share once per process, so the sum "
-        "overstates what the cluster takes from the machine; PSS divides shared pages among them.",
+        "- The cluster's memory target is judged on PSS: RSS counts the pages its forked processes "
+        "share (Django, loaded before the fork) once per process, so the sum overstates what the "
+        "cluster takes from the machine; PSS divides each shared page among the processes sharing "
+        "it, so the sum counts it once, as the kernel and systemd's accounting for the unit do.",
         "",
         "## How each number is measured",
         "",
@@ -438,8 +450,9 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "counted on separate requests; *older cards* is `/?before=<id>` with `HX-Request`, at 20 depths "
         "spread through the job sets. The spend page is measured once a URL named `spend` exists.",
         f"- **Tracking lag**: {options['lag_job_sets']} job sets submitted over {options['lag_spread']:g} s "
-        "to the sandbox gateway (in this process) finishing each after a random 2-10 s, tracked by a real "
-        "`manage.py soul_cluster` subprocess (4 workers, cap 4). Lag is per image, from the sandbox's "
+        "to the sandbox gateway (in this process) finishing each after a random 2-10 s, tracked by a "
+        "real `manage.py soul_cluster` subprocess (the default 2 workers, cap 4). Lag is per image, "
+        "from the sandbox's "
         "`completed_at` to the job's `downloaded_at` (the image is stored by then). *With webhooks*: "
         "gunicorn serves the app on a free port and `SOUL_PUBLIC_URL` points at it, so the sandbox calls "
         "back when a job set finishes; the database holds a callback received an hour earlier, as on a "
