@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import Job, JobSet, Membership, Team
+from .models import Job, JobSet, Membership, SpendDay, Team
 from .spend import cents
 
 GALLERY_PAGE_SIZE = 48
@@ -50,15 +50,11 @@ def queue_positions(job_sets: list[JobSet]) -> dict[int, int]:
 
 
 def member_spend(team: Team) -> dict[int, dict[str, Decimal]]:
-    """Each member's spend in ``team``: charged and reserved, by user id."""
+    """Each member's spend in ``team``: charged and reserved, by user id (from the daily roll-up)."""
     rows = (
-        JobSet.objects.filter(team=team)
+        SpendDay.objects.filter(team=team)
         .values("user_id")
-        .annotate(
-            charged=Sum("price", filter=Q(charge=JobSet.Charge.CHARGED)),
-            reserved=Sum("price", filter=Q(charge=JobSet.Charge.RESERVED)),
-            count=Count("id"),
-        )
+        .annotate(charged=Sum("charged"), reserved=Sum("reserved"), count=Sum("job_sets"))
     )
     return {
         row["user_id"]: {

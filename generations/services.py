@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import backoff, downloads, gateway, references, spend, tracking
+from . import backoff, downloads, gateway, references, spend, spend_days, tracking
 from .charges import charge_for
 from .models import Attempt, Job, JobSet, Lease, Price
 from .soul import client as soul
@@ -66,6 +66,7 @@ def create_job_set(user, fields: dict) -> JobSet:
         job_set = JobSet.objects.create(
             user=user, price=price, status=Status.WAITING, due_at=timezone.now(), **hooks, **fields
         )
+        spend_days.refresh(job_set)
         transaction.on_commit(enqueue_send)
     return job_set
 
@@ -403,7 +404,9 @@ def _download(job: Job) -> None:
     job.preview = preview.name if preview else raw.name
     job.downloaded_at = timezone.now()
     job.download_error = ""
-    job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
+    with transaction.atomic():
+        job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
+        spend_days.refresh(job.job_set)  # one more delivered image
     _record(
         job.job_set_id,
         Attempt.Kind.DOWNLOAD,
@@ -443,6 +446,7 @@ def _finish(pk: int) -> None:
         job_set.due_at = None
         job_set.claimed_by, job_set.claimed_until = "", None
         job_set.save()
+        spend_days.refresh(job_set)
     tracking.forget_typical()
 
 
@@ -471,15 +475,17 @@ def _outcome(jobs: list[Job]) -> tuple[str, str]:
 def _end(job_set: JobSet, status: str, reason: str) -> None:
     """Move a job set straight to a terminal state with a reason."""
     statuses = list(job_set.jobs.values_list("status", flat=True))
-    JobSet.objects.filter(pk=job_set.pk).update(
-        status=status,
-        status_reason=reason,
-        charge=charge_for(status, statuses),
-        finished_at=timezone.now(),
-        due_at=None,
-        claimed_by="",
-        claimed_until=None,
-    )
+    with transaction.atomic():
+        JobSet.objects.filter(pk=job_set.pk).update(
+            status=status,
+            status_reason=reason,
+            charge=charge_for(status, statuses),
+            finished_at=timezone.now(),
+            due_at=None,
+            claimed_by="",
+            claimed_until=None,
+        )
+        spend_days.refresh(job_set)
     log.info("job set %s ended %s: %s", job_set.pk, status, reason)
 
 
@@ -488,13 +494,16 @@ def _end(job_set: JobSet, status: str, reason: str) -> None:
 
 def cancel_waiting(job_set: JobSet) -> bool:
     """Cancel a job set still waiting here (never sent, so never charged). False if too late."""
-    done = JobSet.objects.filter(pk=job_set.pk, status=Status.WAITING).update(
-        status=Status.CANCELED,
-        status_reason="Canceled before it was sent. Nothing was charged.",
-        charge=JobSet.Charge.RELEASED,
-        finished_at=timezone.now(),
-        due_at=None,
-    )
+    with transaction.atomic():
+        done = JobSet.objects.filter(pk=job_set.pk, status=Status.WAITING).update(
+            status=Status.CANCELED,
+            status_reason="Canceled before it was sent. Nothing was charged.",
+            charge=JobSet.Charge.RELEASED,
+            finished_at=timezone.now(),
+            due_at=None,
+        )
+        if done:
+            spend_days.refresh(job_set)
     return bool(done)
 
 
@@ -545,13 +554,15 @@ def settle_unconfirmed(job_set: JobSet, charged: bool, who: str) -> bool:
     """A person has checked with the gateway whether an unconfirmed submit went through."""
     charge = JobSet.Charge.CHARGED if charged else JobSet.Charge.RELEASED
     verdict = "it was charged" if charged else "it was not charged"
-    done = JobSet.objects.filter(
-        pk=job_set.pk, status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED
-    ).update(charge=charge, status_reason=f"{job_set.status_reason} Settled by {who}: {verdict}.")
-    if done:
-        Attempt.objects.create(
-            job_set=job_set, kind=Attempt.Kind.ADMIN, asked=f"settle unconfirmed ({who})", answer=verdict
-        )
+    with transaction.atomic():
+        done = JobSet.objects.filter(
+            pk=job_set.pk, status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED
+        ).update(charge=charge, status_reason=f"{job_set.status_reason} Settled by {who}: {verdict}.")
+        if done:
+            spend_days.refresh(job_set)
+            Attempt.objects.create(
+                job_set=job_set, kind=Attempt.Kind.ADMIN, asked=f"settle unconfirmed ({who})", answer=verdict
+            )
     return bool(done)
 
 

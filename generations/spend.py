@@ -2,20 +2,22 @@
 
 Spend is counted from job sets' price snapshots: charged plus reserved (see
 generations.charges for which is which). Periods are calendar days and months
-in ``TIME_ZONE``.
+in ``TIME_ZONE``. The spend page and the header chip read the daily roll-up (see
+generations.spend_days). Budgets read this month's job sets: the check that holds
+them runs under the team's lock, against the very rows a concurrent submit adds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import leases
-from .models import Budget, JobSet
+from .models import Budget, JobSet, SpendDay
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -46,6 +48,9 @@ class Totals:
     def total(self) -> Decimal:
         return self.charged + self.reserved
 
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(self.charged + other.charged, self.reserved + other.reserved)
+
 
 def totals(job_sets: QuerySet[JobSet]) -> Totals:
     sums = job_sets.aggregate(
@@ -55,24 +60,34 @@ def totals(job_sets: QuerySet[JobSet]) -> Totals:
     return Totals(cents(sums["charged"]), cents(sums["reserved"]))
 
 
-def period_totals(job_sets: QuerySet[JobSet], now: datetime | None = None) -> dict[str, Totals]:
-    """Today, this month and all time: this month's rows once, and an index-only sum for all time."""
-    return {**recent_totals(job_sets, now), "all": totals(job_sets)}
+def period_totals(now: datetime | None = None, **scope) -> dict[str, Totals]:
+    """Today, this month and all time for the job sets ``scope`` picks (``user=``, ``team=``).
+
+    One query over the daily roll-up: a row per day, however many job sets.
+    """
+    today = timezone.localdate(now)
+    return _totals_since(SpendDay.objects.filter(**scope), today=today, month=today.replace(day=1), all=None)
 
 
-def recent_totals(job_sets: QuerySet[JobSet], now: datetime | None = None) -> dict[str, Totals]:
-    """Today and this month only: reads just this month's rows (the header chip's numbers)."""
-    today, month = day_start(now), month_start(now)
-    charged, reserved = Q(charge=JobSet.Charge.CHARGED), Q(charge=JobSet.Charge.RESERVED)
-    sums = job_sets.filter(created_at__gte=month).aggregate(
-        today_charged=Sum("price", filter=charged & Q(created_at__gte=today)),
-        today_reserved=Sum("price", filter=reserved & Q(created_at__gte=today)),
-        month_charged=Sum("price", filter=charged),
-        month_reserved=Sum("price", filter=reserved),
+def recent_totals(now: datetime | None = None, **scope) -> dict[str, Totals]:
+    """Today and this month only (the header chip's numbers): this month's rows of the roll-up."""
+    today = timezone.localdate(now)
+    month = today.replace(day=1)
+    return _totals_since(SpendDay.objects.filter(**scope, day__gte=month), today=today, month=month)
+
+
+def _totals_since(days: QuerySet[SpendDay], **firsts: date | None) -> dict[str, Totals]:
+    """Charged and reserved over the days from each first day on (``None``: every day)."""
+    sums = days.aggregate(
+        **{
+            f"{period}_{kind}": Sum(kind, filter=Q(day__gte=first) if first else None)
+            for period, first in firsts.items()
+            for kind in ("charged", "reserved")
+        }
     )
     return {
         period: Totals(cents(sums[f"{period}_charged"]), cents(sums[f"{period}_reserved"]))
-        for period in ("today", "month")
+        for period in firsts
     }
 
 

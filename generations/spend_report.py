@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Favourite, Job, JobSet
+from .models import JobSet, SpendDay
 from .spend import ZERO, Totals, cents
 
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
@@ -90,75 +90,89 @@ class Report:
         return (self.totals.charged / self.kept_images).quantize(Decimal("0.001"))
 
 
-def build(job_sets: QuerySet[JobSet], period: Period, by_team: bool = False) -> Report:
-    in_period = job_sets.filter(created_at__gte=period.start, created_at__lt=period.end)
-    sums = in_period.aggregate(
-        charged=Sum("price", filter=CHARGED),
-        reserved=Sum("price", filter=RESERVED),
-        count=Count("id"),
-        released=Count("id", filter=Q(charge=JobSet.Charge.RELEASED)),
-    )
-    delivered_jobs = Job.objects.filter(job_set__in=in_period, status="completed").exclude(image="")
-    delivered = delivered_jobs.count()
-    # Kept: someone starred it or downloaded it full size.
-    kept = delivered_jobs.filter(
-        Q(kept_at__isnull=False) | Exists(Favourite.objects.filter(job=OuterRef("pk")))
+def build(scope: dict, period: Period, by_team: bool = False) -> Report:
+    """The report for the job sets ``scope`` picks (``user=``, ``team=``, or nothing for every team).
+
+    Totals, counts, the daily chart and the person and team breakdowns read the
+    daily roll-up (generations.spend_days): a row per day and person, however
+    many job sets. Quality, batch size and style are not in the roll-up (they
+    would multiply its rows), so those two breakdowns are one grouped query over
+    the period's job sets.
+    """
+    days = SpendDay.objects.filter(**scope, day__gte=period.first, day__lte=period.last)
+    sums = days.aggregate(
+        charged=Sum("charged"),
+        reserved=Sum("reserved"),
+        count=Sum("job_sets"),
+        released=Sum("released"),
+        delivered=Sum("delivered_images"),
+        kept=Sum("kept_images"),
     )
     report = Report(
         period=period,
         totals=Totals(cents(sums["charged"]), cents(sums["reserved"])),
-        count=sums["count"],
-        released=sums["released"],
-        delivered_images=delivered,
-        kept_images=kept.count(),
-        daily=_daily(in_period, period),
+        count=sums["count"] or 0,
+        released=sums["released"] or 0,
+        delivered_images=sums["delivered"] or 0,
+        kept_images=sums["kept"] or 0,
+        daily=_daily(days, period),
     )
-    report.breakdowns["person"] = _rows(in_period, F("user__username"))
+    report.breakdowns["person"] = _ranked(_by(days, F("user__username")))
     if by_team:
-        report.breakdowns["team"] = _rows(in_period, F("team__name"))
-    report.breakdowns["quality and batch"] = _rows(in_period, F("quality"), F("batch_size"))
-    report.breakdowns["style"] = _rows(in_period, style=True)
+        report.breakdowns["team"] = _ranked(_by(days, F("team__name")))
+    in_period = JobSet.objects.filter(**scope, created_at__gte=period.start, created_at__lt=period.end)
+    report.breakdowns.update(_by_request(in_period))
     return report
 
 
-def _daily(in_period: QuerySet[JobSet], period: Period) -> list[tuple[date, Decimal, Decimal]]:
-    # Grouped here rather than in SQL: SQLite converts each row's time zone in Python anyway,
-    # and a plain scan of three columns is several times faster than that.
-    by_day: dict[date, list[Decimal]] = {}
-    zone = timezone.get_current_timezone()
-    rows = in_period.filter(charge__in=(JobSet.Charge.CHARGED, JobSet.Charge.RESERVED)).values_list(
-        "created_at", "price", "charge"
+def _daily(days: QuerySet[SpendDay], period: Period) -> list[tuple[date, Decimal, Decimal]]:
+    by_day = {
+        row["day"]: (cents(row["charged"]), cents(row["reserved"]))
+        for row in days.values("day").annotate(charged=Sum("charged"), reserved=Sum("reserved"))
+    }
+    return [(day, *by_day.get(day, (ZERO, ZERO))) for day in period.days]
+
+
+def _by(days: QuerySet[SpendDay], key) -> list[Row]:
+    rows = days.values(label=key).annotate(
+        charged=Sum("charged"), reserved=Sum("reserved"), count=Sum("job_sets")
     )
-    for created_at, price, charge in rows.iterator(chunk_size=5000):
-        sums = by_day.setdefault(created_at.astimezone(zone).date(), [ZERO, ZERO])
-        sums[0 if charge == JobSet.Charge.CHARGED else 1] += price
-    return [(day, *(cents(v) for v in by_day.get(day, (ZERO, ZERO)))) for day in period.days]
+    return [
+        Row(
+            str(row["label"]) if row["label"] is not None else "(no team)",
+            Totals(cents(row["charged"]), cents(row["reserved"])),
+            row["count"],
+        )
+        for row in rows
+    ]
 
 
-def _rows(in_period: QuerySet[JobSet], *keys, style: bool = False) -> list[Row]:
-    names = [f"k{n}" for n in range(len(keys))]
-    if style:
-        # Job sets without a style were made in the General style.
-        rows = in_period.values(k0=F("style__name"))
-    else:
-        rows = in_period.values(**dict(zip(names, keys, strict=True)))
-    rows = rows.annotate(
+def _by_request(in_period: QuerySet[JobSet]) -> dict[str, list[Row]]:
+    """By quality and batch, and by style: one pass over the period's job sets, folded two ways."""
+    groups = in_period.values("quality", "batch_size", style_name=F("style__name")).annotate(
         charged=Sum("price", filter=CHARGED), reserved=Sum("price", filter=RESERVED), count=Count("id")
     )
-    result = []
+    by_size: dict[str, Row] = {}
+    by_style: dict[str, Row] = {}
+    for group in groups:
+        totals, count = Totals(cents(group["charged"]), cents(group["reserved"])), group["count"]
+        size = f"{group['quality']} × {group['batch_size']}"
+        style = group["style_name"] or "General (default)"  # job sets without a style were made in it
+        for folded, label in ((by_size, size), (by_style, style)):
+            seen = folded.get(label)
+            folded[label] = (
+                Row(label, seen.totals + totals, seen.count + count) if seen else Row(label, totals, count)
+            )
+    return {"quality and batch": _ranked(list(by_size.values())), "style": _ranked(list(by_style.values()))}
+
+
+def _ranked(rows: list[Row]) -> list[Row]:
+    """Largest first, each with its bar's share of the largest."""
+    rows.sort(key=lambda r: (-r.totals.total, r.label))
+    top = max((r.totals.total for r in rows), default=ZERO)
     for row in rows:
-        if style:
-            label = row["k0"] or "General (default)"
-        elif len(names) == 2:
-            label = f"{row['k0']} × {row['k1']}"
-        else:
-            label = str(row["k0"]) if row["k0"] is not None else "(no team)"
-        result.append(Row(label, Totals(cents(row["charged"]), cents(row["reserved"])), row["count"]))
-    result.sort(key=lambda r: (-r.totals.total, r.label))
-    top = max((r.totals.total for r in result), default=ZERO)
-    for row in result:
         row.share = float(row.totals.total / top) if top else 0.0
-    return result
+    return rows
 
 
 def chart(daily: list[tuple[date, Decimal, Decimal]], width: int = 720, height: int = 180) -> dict:

@@ -1,6 +1,6 @@
 """Small helpers to make job sets in tests."""
 
-from generations import services, teams
+from generations import services, spend_days, teams
 
 DEFAULTS = {
     "prompt": "a red fox in fresh snow",
@@ -61,5 +61,6 @@ def make_finished(user, prompt: str = "a finished picture", **fields):
         finished_at=timezone.now(),
         upstream_id=f"up-{job_set.pk}",
     )
+    spend_days.refresh(job_set)  # as services do when they store images and finish a job set
     job_set.refresh_from_db()
     return job_set

@@ -14,9 +14,11 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from generations import spend, spend_report
+from generations import services, spend, spend_days, spend_report
 from generations.charges import charge_for
-from generations.models import Budget, JobSet, Price
+from generations.models import Budget, JobSet, Price, SpendDay
+from generations.soul import client as soul_client
+from generations.soul.sandbox import SandboxConfig, SandboxServer
 from tests.factories import make_job_set
 
 Status, Charge = JobSet.Status, JobSet.Charge
@@ -72,14 +74,13 @@ def test_totals_follow_the_sites_time_zone_across_a_month_boundary(alice, settin
     for created, price, charge in cases:
         job_set = make_job_set(alice)
         JobSet.objects.filter(pk=job_set.pk).update(created_at=created, price=price, charge=charge)
-    totals = spend.period_totals(JobSet.objects.filter(user=alice), now=at(tz, 2026, 11, 15, 12, 0))
+    spend_days.rebuild()  # the rows were changed behind the services' back
+    totals = spend.period_totals(user=alice, now=at(tz, 2026, 11, 15, 12, 0))
     assert totals["today"] == spend.Totals(Decimal("0.00"), Decimal("0.19"))
     assert totals["month"] == spend.Totals(Decimal("0.40"), Decimal("0.19"))  # 0.25 + 0.15, and 0.19
     assert totals["all"] == spend.Totals(Decimal("0.77"), Decimal("0.19"))
 
-    report = spend_report.build(
-        JobSet.objects.all(), spend_report.Period(date(2026, 11, 1), date(2026, 11, 15))
-    )
+    report = spend_report.build({}, spend_report.Period(date(2026, 11, 1), date(2026, 11, 15)))
     assert report.totals.total == Decimal("0.59")
     by_day = {day: charged + reserved for day, charged, reserved in report.daily}
     assert by_day[date(2026, 11, 1)] == Decimal("0.25") and by_day[date(2026, 11, 15)] == Decimal("0.19")
@@ -97,6 +98,7 @@ def test_the_csv_adds_up_to_the_total_on_the_page(client, alice, team_a):
     ] * 7:
         job_set = make_job_set(alice, quality=quality, batch_size=batch)
         JobSet.objects.filter(pk=job_set.pk).update(charge=charge)
+    spend_days.rebuild()  # the charges were set behind the services' back
     page = client.get("/spend/?days=30").content.decode()
     page_total = Decimal(re.search(r'id="period-total">\$([0-9.]+)<', page).group(1))
     assert page_total == Decimal("0.71") * 7  # 0.15 + 0.37 + 0.19; released ones are not counted
@@ -270,3 +272,143 @@ def test_submit_again_is_held_to_the_budget_too(client, alice, team_a):
     response = client.post(f"/job-sets/{failed.pk}/submit-again/", follow=True)
     assert "This would go over your monthly budget" in response.content.decode()
     assert JobSet.objects.count() == 1
+
+
+# --- The daily roll-up ------------------------------------------------------------------------
+
+
+def roll_up() -> list[tuple]:
+    fields = ["day", "team_id", "user_id", "charged", "reserved", "job_sets", "released"]
+    fields += ["delivered_images", "kept_images"]
+    return list(SpendDay.objects.order_by("day", "team_id", "user_id").values_list(*fields))
+
+
+def assert_roll_up_is_exact() -> None:
+    kept_up = roll_up()
+    spend_days.rebuild()
+    assert roll_up() == kept_up
+
+
+@pytest.fixture
+def instant_gateway(settings):
+    """A sandbox that finishes every job at once, so the test drives tracking itself."""
+    server = SandboxServer(SandboxConfig(queue_seconds=0, complete_seconds=0)).start()
+    settings.SOUL_API_BASE_URL = server.url
+    soul_client.reset_client()
+    yield server
+    server.stop()
+
+
+def run_to_the_end(*job_sets: JobSet) -> None:
+    services.send_waiting("test")
+    for job_set in job_sets:
+        for _ in range(5):
+            JobSet.objects.filter(pk=job_set.pk).update(claimed_by="test")
+            services.track(job_set.pk, "test")
+            job_set.refresh_from_db()
+            if job_set.status in JobSet.TERMINAL:
+                break
+        assert job_set.status in JobSet.TERMINAL, job_set.status_reason
+
+
+@pytest.mark.django_db
+def test_the_roll_up_follows_every_operation_across_a_month_and_time_zone_boundary(
+    client, admin_client, alice, settings, instant_gateway
+):
+    """After each step the kept-up roll-up equals one rebuilt from scratch (which also puts right
+    anything a step missed, so each check looks at one step). Then the page, its CSV and sums
+    worked out by hand agree."""
+    tz = settings.TIME_ZONE = "Pacific/Auckland"
+    # A and B fall on one UTC day (31 October) but on two local days, in two months.
+    a = make_job_set(
+        alice, prompt="a harbour", quality="1080p", batch_size=4, created_at=at(tz, 2026, 10, 31, 23, 30)
+    )
+    b = make_job_set(alice, prompt="partial", batch_size=4, created_at=at(tz, 2026, 11, 1, 0, 30))
+    c = make_job_set(alice, prompt="this will fail", quality="1080p", created_at=at(tz, 2026, 11, 1, 9, 0))
+    assert_roll_up_is_exact()
+    assert spend.period_totals(user=alice)["all"] == spend.Totals(Decimal("0.00"), Decimal("0.81"))
+    run_to_the_end(a, b, c)  # A completes (4 images), B partly (2 of 4), C fails: released
+    assert_roll_up_is_exact()
+
+    unconfirmed = make_job_set(alice, created_at=at(tz, 2026, 11, 1, 10, 0))
+    JobSet.objects.filter(pk=unconfirmed.pk).update(  # its worker died mid-send
+        status=Status.SENDING, claimed_by="gone", claimed_until=timezone.now() - timedelta(minutes=5)
+    )
+    services.recover_abandoned_sends()
+    assert_roll_up_is_exact()
+    admin_client.post(
+        "/admin/generations/jobset/", {"action": "settle_charged", "_selected_action": [unconfirmed.pk]}
+    )
+    assert_roll_up_is_exact()
+    Price.objects.create(
+        quality="720p", batch_size=1, amount=Decimal("0.20"), effective_from=timezone.localdate()
+    )
+    make_job_set(alice, prompt="still waiting", created_at=at(tz, 2026, 11, 1, 11, 0))  # reserved, new price
+    canceled = make_job_set(alice, created_at=at(tz, 2026, 11, 1, 12, 0))
+    assert_roll_up_is_exact()
+    services.cancel_waiting(canceled)
+    assert_roll_up_is_exact()
+    stuck = make_job_set(alice, quality="1080p", created_at=at(tz, 2026, 11, 2, 8, 0))
+    admin_client.post("/admin/generations/jobset/", {"action": "mark_failed", "_selected_action": [stuck.pk]})
+    assert_roll_up_is_exact()
+
+    client.force_login(alice)
+    a_jobs = list(a.jobs.order_by("index"))
+    b_delivered = list(b.jobs.filter(status="completed").order_by("index"))
+    for keep in (
+        lambda: client.post(f"/images/{a_jobs[0].pk}/star/"),  # kept
+        lambda: client.post(f"/images/{a_jobs[1].pk}/star/"),
+        lambda: client.post(f"/images/{a_jobs[1].pk}/star/"),  # and unstarred: not kept
+        lambda: client.get(f"/images/{a_jobs[2].pk}/raw/?download=1"),  # downloaded full size: kept
+        lambda: client.post("/bulk/", {"action": "star", "job": [job.pk for job in b.jobs.all()]}),
+        lambda: client.post("/bulk/", {"action": "zip", "job": [b_delivered[0].pk]}),  # kept
+        lambda: client.post("/bulk/", {"action": "unstar", "job": [job.pk for job in b_delivered]}),
+    ):
+        keep()
+        assert_roll_up_is_exact()
+
+    report = spend_report.build({"user": alice}, spend_report.Period(date(2026, 10, 31), date(2026, 11, 2)))
+    assert report.totals == spend.Totals(Decimal("0.71"), Decimal("0.20"))  # 0.37 + 0.19 + 0.15, and 0.20
+    assert (report.count, report.released, report.delivered_images, report.kept_images) == (7, 3, 6, 3)
+    assert report.daily == [
+        (date(2026, 10, 31), Decimal("0.37"), Decimal("0.00")),
+        (date(2026, 11, 1), Decimal("0.34"), Decimal("0.20")),
+        (date(2026, 11, 2), Decimal("0.00"), Decimal("0.00")),
+    ]
+    assert spend.period_totals(user=alice)["all"] == report.totals
+    november = spend_report.build({"user": alice}, spend_report.Period(date(2026, 11, 1), date(2026, 11, 30)))
+    assert november.totals.total == Decimal("0.54") and november.kept_images == 1
+    assert (november.cost_per_image, november.cost_per_kept_image) == (Decimal("0.170"), Decimal("0.340"))
+
+    for query, total in (
+        ("from=2026-10-31&to=2026-11-02", "0.91"),
+        ("from=2026-11-01&to=2026-11-30", "0.54"),
+    ):
+        page = client.get(f"/spend/?{query}").content.decode()
+        assert re.search(r'id="period-total">\$([0-9.]+)<', page).group(1) == total
+        rows = csv.DictReader(io.StringIO(client.get(f"/spend/export.csv?{query}").content.decode()))
+        assert sum(Decimal(row["counted"]) for row in rows) == Decimal(total)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_sets_settled_at_the_same_moment_are_all_counted(alice):
+    job_sets = [make_job_set(alice) for _ in range(12)]
+    start = threading.Barrier(6)
+
+    def cancel(mine):
+        close_old_connections()
+        try:
+            start.wait()
+            for job_set in mine:
+                services.cancel_waiting(job_set)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cancel, args=(job_sets[n::6],)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert spend.period_totals(user=alice)["today"] == spend.Totals()  # every one released
+    assert SpendDay.objects.get(user=alice).released == 12
+    assert_roll_up_is_exact()

@@ -7,6 +7,7 @@ import logging
 import pytest
 from django.urls import reverse
 
+from generations import spend_days
 from generations.models import Job, JobSet
 from tests.factories import make_job_set
 
@@ -171,6 +172,7 @@ def test_the_spend_chip_counts_charged_and_reserved_but_not_released(alice_clien
     make_job_set(alice)  # 0.15 reserved
     JobSet.objects.filter(pk=charged.pk).update(charge=JobSet.Charge.CHARGED)
     JobSet.objects.filter(pk=released.pk).update(charge=JobSet.Charge.RELEASED)
+    spend_days.rebuild()  # the charges were set behind the services' back
     html = alice_client.get("/spend/chip/").content.decode()
     assert "$0.52" in html  # 0.37 + 0.15
     assert "$0.15 pending" in html

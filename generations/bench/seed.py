@@ -6,7 +6,8 @@ expired one a busy site collects; jobs carry stored image names, upstream URLs
 and times. Nothing is pending, so a cluster started afterwards finds no work in
 the seeded rows. Generation times are drawn from the same 2-10 s range the
 sandbox uses in the tracking measurements, so the history the tracker learns
-from agrees with the gateway it then talks to.
+from agrees with the gateway it then talks to. ``bulk_create`` goes around the
+calls that keep the daily spend roll-up, so it is rebuilt at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from .. import spend_days
 from ..models import Job, JobSet, Price, Style
 from ..soul import params
 
@@ -67,6 +69,7 @@ def seed(user, team, first: int, count: int, total: int, rng: random.Random) -> 
             JobSet.objects.bulk_create(job_sets, batch_size=1000)
             jobs = [job for job_set in job_sets for job in _jobs(job_set, rng)]
             Job.objects.bulk_create(jobs, batch_size=1000)
+    spend_days.rebuild()
 
 
 def _job_set(n, total, now, user, team, prices, styles, rng) -> JobSet:

@@ -4,6 +4,7 @@ from .catalogue import Price, Style
 from .jobs import Attempt, Job, JobSet, result_path
 from .keeping import Collection, CollectionItem, Favourite
 from .references import Character, ReferenceUpload
+from .spend import SpendDay
 from .system import GatewayState, Lease
 from .teams import Budget, Membership, Profile, Team
 
@@ -22,6 +23,7 @@ __all__ = [
     "Price",
     "Profile",
     "ReferenceUpload",
+    "SpendDay",
     "Style",
     "Team",
     "result_path",

@@ -213,7 +213,7 @@ def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
 def spend_chip(request: HttpRequest) -> HttpResponse:
     # Rendered without the page's context processors: the chip needs none of them, and it is
     # fetched after every submit and completion.
-    periods = spend.recent_totals(JobSet.objects.filter(user=request.user))
+    periods = spend.recent_totals(user=request.user)
     return HttpResponse(render_to_string("generations/partials/spend_chip.html", {"spend": periods}))
 
 

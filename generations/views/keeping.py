@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, exports, hiding, selectors, teams, tracking
+from .. import browse, exports, hiding, selectors, spend_days, teams, tracking
 from ..models import Collection, CollectionItem, Favourite, Job, JobSet
 
 MAX_ZIP_IMAGES = 500
@@ -24,9 +24,11 @@ def _jobs(request: HttpRequest):
 def star(request: HttpRequest, pk: int) -> HttpResponse:
     """Toggle the star on one image."""
     job = get_object_or_404(_jobs(request), pk=pk)
-    removed, _ = Favourite.objects.filter(user=request.user, job=job).delete()
-    if not removed:
-        Favourite.objects.get_or_create(user=request.user, job=job)
+    with transaction.atomic():
+        removed, _ = Favourite.objects.filter(user=request.user, job=job).delete()
+        if not removed:
+            Favourite.objects.get_or_create(user=request.user, job=job)
+        spend_days.refresh(job.job_set)  # the spend page counts kept (starred) images
     context = {"job": job, "starred": set() if removed else {job.pk}}
     if request.htmx:
         return render(request, "generations/partials/star.html", context)
@@ -62,12 +64,16 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if action == "zip":
         return _zip(request, jobs, count)
     if action == "star":
-        Favourite.objects.bulk_create(
-            [Favourite(user=request.user, job=job) for job in jobs], ignore_conflicts=True
-        )
+        with transaction.atomic():
+            Favourite.objects.bulk_create(
+                [Favourite(user=request.user, job=job) for job in jobs], ignore_conflicts=True
+            )
+            spend_days.refresh_for_jobs(jobs)
         messages.success(request, f"Starred {count} image{'s' if count != 1 else ''}.")
     elif action == "unstar":
-        Favourite.objects.filter(user=request.user, job__in=jobs).delete()
+        with transaction.atomic():
+            Favourite.objects.filter(user=request.user, job__in=jobs).delete()
+            spend_days.refresh_for_jobs(jobs)
         messages.success(request, f"Removed the star from {count} image{'s' if count != 1 else ''}.")
     elif action == "file":
         collection = _collection_for(request)
@@ -129,9 +135,10 @@ def _zip(request: HttpRequest, jobs, count: int) -> HttpResponse:
         ).order_by("job_set_id", "index")
     )
     archive, stored = exports.build_zip(chosen)
-    Job.objects.filter(pk__in=[job.pk for job in chosen], kept_at__isnull=True, image__gt="").update(
-        kept_at=timezone.now()
-    )
+    ids = [job.pk for job in chosen]
+    with transaction.atomic():
+        if Job.objects.filter(pk__in=ids, kept_at__isnull=True, image__gt="").update(kept_at=timezone.now()):
+            spend_days.refresh_for_jobs(ids)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return FileResponse(
         archive,

@@ -9,13 +9,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import references, selectors
+from .. import references, selectors, spend_days
 from ..models import Job, Style
 
 
@@ -42,7 +43,9 @@ def image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
         raise Http404("This image has not been downloaded.")
     response = _file_response(field.name)
     if request.GET.get("download") and kind == "raw" and job.kept_at is None:
-        Job.objects.filter(pk=job.pk, kept_at__isnull=True).update(kept_at=timezone.now())
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, kept_at__isnull=True).update(kept_at=timezone.now()):
+                spend_days.refresh_for_jobs([job.pk])  # the spend page counts kept images
     if request.GET.get("download"):
         extension = field.name.rsplit(".", 1)[-1]
         filename = f"soulsite-{job.job_set_id}-{job.index + 1}-{kind}.{extension}"

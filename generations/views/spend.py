@@ -17,28 +17,33 @@ SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
 
 
 def _scope(request: HttpRequest):
-    """Which job sets the page may count: mine; my team's if I manage it; everything for staff."""
+    """Which job sets the page may count: mine; my team's if I manage it; everything for staff.
+
+    Returned as filters that pick them from job sets and from the daily roll-up alike.
+    """
     membership = teams.current_membership(request.user)
     wanted = request.GET.get("scope", "team" if membership and membership.is_manager else "mine")
     if wanted == "all" and request.user.is_staff:
-        return "all", JobSet.objects.all(), membership
+        return "all", {}, membership
     if wanted == "team" and membership and (membership.is_manager or request.user.is_staff):
-        return "team", JobSet.objects.filter(team=membership.team), membership
+        return "team", {"team": membership.team}, membership
     team = membership.team if membership else None
-    return "mine", JobSet.objects.filter(user=request.user, team=team), membership
+    return "mine", {"user": request.user, "team": team}, membership
 
 
 @require_GET
 def spend_page(request: HttpRequest) -> HttpResponse:
-    scope, job_sets, membership = _scope(request)
+    scope, filters, membership = _scope(request)
     period, problem = spend_report.period_from(request.GET)
-    report = spend_report.build(job_sets, period, by_team=scope == "all")
+    report = spend_report.build(filters, period, by_team=scope == "all")
     listed = (
-        job_sets.filter(created_at__gte=period.start, created_at__lt=period.end)
+        JobSet.objects.filter(**filters, created_at__gte=period.start, created_at__lt=period.end)
         .select_related("user", "style", "team")
         .order_by("-created_at", "-id")
     )
-    page = Paginator(listed, 50).get_page(request.GET.get("page"))
+    paginator = Paginator(listed, 50)
+    paginator.count = report.count  # the roll-up has counted them: no second count over the period
+    page = paginator.get_page(request.GET.get("page"))
     team = membership.team if membership else None
     context = {
         "scope": scope,
@@ -55,8 +60,8 @@ def spend_page(request: HttpRequest) -> HttpResponse:
         "page": page,
         "query": f"scope={scope}&{period.query_string()}",
         "days": request.GET.get("days", "" if request.GET.get("from") else "30"),
-        "mine": spend.period_totals(JobSet.objects.filter(user=request.user)),
-        "team_totals": spend.period_totals(JobSet.objects.filter(team=team)) if team else None,
+        "mine": spend.period_totals(user=request.user),
+        "team_totals": spend.period_totals(team=team) if team else None,
         "team": team,
         "budgets": spend.budget_states(request.user, team),
     }
@@ -66,10 +71,10 @@ def spend_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def spend_csv(request: HttpRequest) -> HttpResponse:
     """The job sets behind the page's numbers; the "counted" column adds up to the page's total."""
-    scope, job_sets, _ = _scope(request)
+    scope, filters, _ = _scope(request)
     period, _ = spend_report.period_from(request.GET)
     rows = (
-        job_sets.filter(created_at__gte=period.start, created_at__lt=period.end)
+        JobSet.objects.filter(**filters, created_at__gte=period.start, created_at__lt=period.end)
         .select_related("user", "style", "team")
         .order_by("created_at", "id")
     )
