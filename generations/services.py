@@ -325,8 +325,6 @@ def _poll(job_set: JobSet, jobs: list[Job]) -> bool:
         locked.poll_errors = 0
         locked.status_reason = ""
         locked.status = _pending_status(locked)
-        if not all(job.status in params.TERMINAL_STATUSES for job in result.jobs):
-            locked.seen_running_at = now
         locked.save()
     if {job.id: job.status for job in result.jobs} != before:
         _record(job_set.pk, Attempt.Kind.POLL, started, asked, status_code=200, answer=_summary(result))

@@ -89,9 +89,9 @@ def durations(quality: str, batch_size: int) -> Durations | None:
             finished_at__isnull=False,
         )
         .order_by("-finished_at")
-        .values_list("sent_at", "finished_at", "seen_running_at", "polls")[:HISTORY_SIZE]
+        .values_list("sent_at", "finished_at")[:HISTORY_SIZE]
     )
-    seconds = [_took(*row) for row in rows]
+    seconds = [(finished - sent).total_seconds() for sent, finished in rows]
     value = None
     if len(seconds) >= MIN_HISTORY:
         deciles = statistics.quantiles(seconds, n=10, method="inclusive")
@@ -99,24 +99,6 @@ def durations(quality: str, batch_size: int) -> Durations | None:
     with _durations_lock:
         _durations_cache[key] = (time.monotonic(), value)
     return value
-
-
-def _took(sent, finished, seen_running, polls) -> float:
-    """Seconds Soul took for one job set, as well as polling can tell.
-
-    It finished after the last poll that found it running (or after the send, when the
-    first poll found it done) and before it was seen done: the middle of that window.
-    Using the end alone would teach the tracker its own polling rhythm: a gateway that got
-    faster would go on being polled as late as before. Without a poll on record (history
-    from before polls were kept), the time it was seen done is all there is.
-    """
-    if seen_running is not None:
-        start = seen_running
-    elif polls:
-        start = sent
-    else:
-        start = finished
-    return ((start - sent) + (finished - sent)).total_seconds() / 2
 
 
 _callbacks_seen: tuple[float, bool] = (0.0, False)

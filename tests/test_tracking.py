@@ -213,37 +213,6 @@ def test_durations_are_learned_from_recent_job_sets_of_the_same_kind(alice):
     tracking.forget_typical()
 
 
-def test_a_job_set_counts_the_middle_of_the_window_it_finished_in(alice):
-    # Learning from "seen done" alone would teach the tracker its own rhythm: a gateway that
-    # got faster would never be polled earlier.
-    tracking.forget_typical()
-    now = timezone.now()
-    for _ in range(5):
-        job_set = make_job_set(alice, quality="1080p", batch_size=1)
-        JobSet.objects.filter(pk=job_set.pk).update(
-            status=Status.COMPLETED, sent_at=now - timedelta(seconds=4), finished_at=now, polls=1
-        )  # done at its first poll, 4 s after the send: it took between 0 and 4 s
-    assert tracking.durations("1080p", 1).typical == pytest.approx(2.0)
-    JobSet.objects.filter(quality="1080p").update(polls=3, seen_running_at=now - timedelta(seconds=1))
-    tracking.forget_typical()
-    assert tracking.durations("1080p", 1).typical == pytest.approx(3.5)  # between 3 and 4 s
-    tracking.forget_typical()
-
-
-def test_a_poll_that_finds_it_running_is_remembered(alice):
-    job_set = make_job_set(alice)
-    assert services.send_waiting("w") == 1  # the sandbox takes a second: the poll below is early
-    JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
-    assert services.claim_due("w", 1) == [job_set.pk]
-    services.track(job_set.pk, "w")
-    job_set.refresh_from_db()
-    assert job_set.is_pending and job_set.polls == 1 and job_set.seen_running_at is not None
-    run_tracker_until_idle()
-    job_set.refresh_from_db()
-    assert job_set.status == Status.COMPLETED
-    assert job_set.sent_at < job_set.seen_running_at < job_set.finished_at
-
-
 def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settings):
     settings.SOUL_PUBLIC_URL = "https://soul.example.com"
     now = timezone.now()

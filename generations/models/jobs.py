@@ -108,9 +108,6 @@ class JobSet(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     send_attempts = models.PositiveIntegerField(default=0)
     polls = models.PositiveIntegerField(default=0)
-    # The last poll that found it still running: it finished between then and the next poll,
-    # which is what the tracker learns Soul's usual times from (generations.tracking.durations).
-    seen_running_at = models.DateTimeField(null=True, blank=True, editable=False)
     poll_errors = models.PositiveIntegerField(default=0, help_text="Failed polls in a row.")
 
     # Webhooks (only when SOUL_PUBLIC_URL is set): the callback URL carries the
