@@ -49,6 +49,11 @@ EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
 # just after a poll waits this long, plus the download: 1.2 s keeps the 95th-percentile
 # lag near 1.5 s, under the 2 s target, with about half the polls of a 0.5 s rhythm.
 POLL_GAP = 1.2
+# One job set in this many makes its first poll at half the usual first time. What is learned
+# is when job sets were seen done, so the tracker would otherwise learn its own rhythm: a gateway
+# that got faster would go on being polled as late as before. The probes see the change, for
+# about one poll in every five job sets.
+PROBE_EVERY = 5
 # With webhooks on, how often to look anyway once a job set runs late.
 WEBHOOK_FALLBACK_INTERVAL = 15.0
 HISTORY_SIZE = 40
@@ -125,9 +130,9 @@ def next_poll_delay(job_set: JobSet, now) -> float:
     """Seconds until the next poll of a job set still in flight.
 
     Soul gives no progress while it works, so the only guide is how long it took
-    lately. The first poll goes out when the quickest tenth would be done; then
-    one every ``POLL_GAP`` until the slowest tenth should be done; after that the
-    gaps grow. Polling any less often would push the lag past two seconds; any
+    lately. The first poll goes out when the quickest tenth would be done (a
+    probe's earlier); then one every ``POLL_GAP`` until the slowest tenth should be
+    done; after that the gaps grow. Polling any less often would push the lag past two seconds; any
     more often buys little (see docs/BENCHMARKS.md for the arithmetic).
     """
     elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
@@ -141,6 +146,9 @@ def next_poll_delay(job_set: JobSet, now) -> float:
             return usual.late * 1.2 - elapsed
         return WEBHOOK_FALLBACK_INTERVAL
     if elapsed < usual.early:
+        probe_at = usual.early / 2
+        if job_set.pk % PROBE_EVERY == 0 and elapsed < probe_at:
+            return max(0.2, probe_at - elapsed)
         return max(0.2, usual.early - elapsed)
     if elapsed < usual.late + POLL_GAP:
         return POLL_GAP

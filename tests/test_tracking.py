@@ -175,6 +175,7 @@ USUAL = tracking.Durations(early=4.0, typical=6.0, late=9.0)
 def test_polls_wait_for_the_quick_ones_then_come_steadily_then_thin_out(alice, monkeypatch):
     now = timezone.now()
     job_set = make_job_set(alice)
+    job_set.pk = 11  # not one of the probes (see the next test)
     monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
 
     def delay_after(seconds: float) -> float:
@@ -186,6 +187,18 @@ def test_polls_wait_for_the_quick_ones_then_come_steadily_then_thin_out(alice, m
     assert delay_after(9.5) == pytest.approx(tracking.POLL_GAP)  # still in the usual range
     assert delay_after(30) == pytest.approx(3.0)  # late: gaps grow with the time taken
     assert delay_after(300) == pytest.approx(tracking.LATE_INTERVAL)
+
+
+def test_one_job_set_in_five_probes_early_so_a_faster_gateway_is_noticed(alice, monkeypatch):
+    now = timezone.now()
+    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+    probe, other = make_job_set(alice), make_job_set(alice)
+    probe.pk, other.pk = 10, 11
+    probe.sent_at = other.sent_at = now
+    assert tracking.next_poll_delay(probe, now) == pytest.approx(2.0)  # half the usual first 4 s
+    assert tracking.next_poll_delay(other, now) == pytest.approx(4.0)
+    probe.sent_at = now - timedelta(seconds=2.1)  # the probe found it running: back to the usual
+    assert tracking.next_poll_delay(probe, now) == pytest.approx(1.9)
 
 
 def test_without_history_it_polls_every_second_then_less(alice, monkeypatch):
@@ -217,6 +230,7 @@ def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settin
     settings.SOUL_PUBLIC_URL = "https://soul.example.com"
     now = timezone.now()
     job_set = make_job_set(alice)
+    job_set.pk = 11  # not a probe
     job_set.sent_at = now - timedelta(seconds=1)
     monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
     monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
