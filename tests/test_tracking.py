@@ -229,13 +229,14 @@ def test_durations_are_learned_from_recent_job_sets_of_the_same_kind(alice):
 def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settings):
     settings.SOUL_PUBLIC_URL = "https://soul.example.com"
     now = timezone.now()
+    called_back = make_job_set(alice)
     job_set = make_job_set(alice)
     job_set.pk = 11  # not a probe
     job_set.sent_at = now - timedelta(seconds=1)
     monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
     monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(3.0)  # no callback has ever come: poll
-    Attempt.objects.create(job_set=job_set, kind=Attempt.Kind.WEBHOOK, asked="callback received")
+    Attempt.objects.create(job_set=called_back, kind=Attempt.Kind.WEBHOOK, asked="callback received")
     monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
     assert tracking.next_poll_delay(job_set, now) == pytest.approx(9.8)  # the callback comes first
     job_set.sent_at = now - timedelta(seconds=25)
