@@ -46,9 +46,10 @@ IDLE_TICK = 0.25  # how often an idle loop looks for new work
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
 # Between the usual fastest and slowest times, one poll this often. A job that finishes
-# just after a poll waits this long, plus the download: 1.2 s keeps the 95th-percentile
-# lag near 1.5 s, under the 2 s target, with about half the polls of a 0.5 s rhythm.
-POLL_GAP = 1.2
+# just after a poll waits this long, plus the tracker's tick and the download: 1.0 s keeps
+# the 95th-percentile lag near 1.5 s, with margin under the 2 s target (1.2 s sometimes
+# came within a few hundredths of it), at about two thirds of the polls of a 0.5 s rhythm.
+POLL_GAP = 1.0
 # One job set in this many makes its first poll at half the usual first time. What is learned
 # is when job sets were seen done, so the tracker would otherwise learn its own rhythm: a gateway
 # that got faster would go on being polled as late as before. The probes see the change, for

@@ -412,7 +412,7 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "rendering the cards' templates (48 to a page).",
         "- An upstream request per job set is its submit; the rest are polls. Soul reports no progress "
         "while it works, so the tracker polls by the clock it learned: first when the quickest tenth of "
-        "recent job sets of that kind were done, then every 1.2 s until the slowest tenth were, then "
+        "recent job sets of that kind were done, then every second until the slowest tenth were, then "
         "more slowly. A webhook brings the next poll forward; once callbacks are seen to arrive, polls "
         "are only a slow fallback.",
         "- Polling alone cannot meet both the lag and the requests target when the gateway takes a "
@@ -424,10 +424,11 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "so at least 3.8 requests with the submit (3.35 even if storing an image took no time). "
         "Webhooks are how to get under 3.",
         "- *Here* a job set holds a slot from sending until soulsite has stored its images; *upstream* "
-        "only until the gateway finished it. The usual time the tracker learns is measured here "
-        "(sent to finished), so it includes the tracker's own wait before its first poll: when the "
-        "gateway is much faster than that, the learned time stays near ten times the fixed cost of a "
-        "poll, download and finish, and slots sit idle upstream.",
+        "only until the gateway finished it. The drain starts with a history of 2-10 s job sets "
+        "while the gateway now takes 0.5-1 s: what the tracker learns is when job sets were seen "
+        "done, so only the probes (one job set in five polls first at half the usual time) show it "
+        "the gateway got faster, and the learned time comes down over the first minutes; until "
+        "then slots sit idle upstream while they wait for a poll.",
         "- The cluster's memory target is judged on PSS: RSS counts the pages its forked processes "
         "share (Django, loaded before the fork) once per process, so the sum overstates what the "
         "cluster takes from the machine; PSS divides each shared page among the processes sharing "
