@@ -41,7 +41,14 @@ LEASE = "tracker"
 LOOP_SECONDS = 50.0  # well inside django-q2's task timeout
 # Renewed every tick: a killed tracker's lease runs out this soon after it dies.
 LEASE_SECONDS = 20.0
-IDLE_TICK = 0.25  # how often an idle loop looks for new work
+# How often the loop looks for due work: a callback makes a job set due at once, and this
+# tick is most of what stands between the callback and the poll it brings forward.
+TICK = 0.1
+# Renewing the lease and claims and looking for abandoned sends need not happen every tick.
+HOUSEKEEPING_SECONDS = 1.0
+# Sending what waits: a submit also enqueues a send and a finish fills its freed slot at once,
+# so the loop's own look at the queue can be less frequent than the tick.
+SEND_EVERY = 0.25
 
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
@@ -174,17 +181,21 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     try:
         # One thread sends while the others poll: a slow submit never holds up tracking.
         with ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY + 1, thread_name_prefix="soul-track") as pool:
+            housekept = send_started = 0.0
             while time.monotonic() < deadline:
-                if not leases.renew(LEASE, holder, LEASE_SECONDS):
-                    log.warning("tracker %s lost its lease; stopping", holder)
-                    break
-                services.renew_claims(holder, list(running))
-                services.recover_abandoned_sends()
-                if sending is None or sending.done():
+                if time.monotonic() - housekept >= HOUSEKEEPING_SECONDS:
+                    if not leases.renew(LEASE, holder, LEASE_SECONDS):
+                        log.warning("tracker %s lost its lease; stopping", holder)
+                        break
+                    services.renew_claims(holder, list(running))
+                    services.recover_abandoned_sends()
+                    housekept = time.monotonic()
+                if (sending is None or sending.done()) and time.monotonic() - send_started >= SEND_EVERY:
                     if sending is not None:
                         sent += sending.result()
                     gateway.probe_if_due()
                     sending = pool.submit(_in_thread, services.send_waiting, holder)
+                    send_started = time.monotonic()
                 for pk in [pk for pk, future in running.items() if future.done()]:
                     _log_failure(pk, running.pop(pk))
                 free = settings.SOUL_POLL_CONCURRENCY - len(running)
@@ -199,7 +210,7 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
                     wait_for([sending])
                     if services.next_due_in() is None:
                         break  # nothing pending anywhere: stop, no idle polling
-                time.sleep(max(0.2, min(IDLE_TICK, wait if wait is not None else IDLE_TICK)))
+                time.sleep(TICK)
             if sending is not None:
                 sent += sending.result()
             for pk, future in running.items():
