@@ -412,3 +412,47 @@ def test_job_sets_settled_at_the_same_moment_are_all_counted(alice):
     assert spend.period_totals(user=alice)["today"] == spend.Totals()  # every one released
     assert SpendDay.objects.get(user=alice).released == 12
     assert_roll_up_is_exact()
+
+
+def test_the_spend_page_and_chip_make_as_many_queries_for_a_year_as_for_a_day(client, alice, team_a):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from generations import teams
+    from generations.models import Membership
+
+    teams.add_member(team_a, alice, Membership.Role.MANAGER)
+    client.force_login(alice)
+
+    def seed(count: int) -> None:
+        now = timezone.now()
+        JobSet.objects.bulk_create(
+            JobSet(
+                user=alice,
+                team=team_a,
+                prompt=f"seeded {n}",
+                width_and_height="1536x2048",
+                quality="720p" if n % 2 else "1080p",
+                batch_size=4 if n % 4 == 0 else 1,
+                price="0.15",
+                status=Status.COMPLETED,
+                charge=Charge.CHARGED,
+                created_at=now - timedelta(hours=29 * n),
+            )
+            for n in range(count)
+        )
+        spend_days.rebuild()
+
+    def counted() -> list[int]:
+        counts = []
+        for url in ("/spend/", "/spend/?days=90", "/spend/?scope=mine", "/spend/chip/"):
+            with CaptureQueriesContext(db) as captured:
+                assert client.get(url, HTTP_HX_REQUEST="true" if "chip" in url else "").status_code == 200
+            counts.append(len(captured))
+        return counts
+
+    seed(10)
+    counted()  # the first request fills per-process caches (the session, content types)
+    few = counted()
+    seed(300)  # about a year more, every day holding some
+    assert counted() == few
