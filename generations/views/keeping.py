@@ -31,7 +31,7 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
         spend_days.refresh(job.job_set)  # the spend page counts kept (starred) images
     context = {"job": job, "starred": set() if removed else {job.pk}}
     if request.htmx:
-        return render(request, "generations/partials/star.html", context)
+        return render(request, "generations/partials/card.html#star", context)
     return redirect(request.META.get("HTTP_REFERER") or "gallery")
 
 
