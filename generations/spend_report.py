@@ -196,7 +196,9 @@ def chart(daily: list[tuple[date, Decimal, Decimal]], width: int = 720, height: 
                 "charged": charged,
                 "reserved": reserved,
                 "label": day.strftime("%-d %b") if index % max(1, len(daily) // 6) == 0 else "",
-                "label_x": round(index * step + step / 2, 2),
+                # The first label starts at its bar: centred, it would be cut off at the edge.
+                "label_x": round(index * step + (step * 0.1 if index == 0 else step / 2), 2),
+                "label_anchor": "start" if index == 0 else "middle",
             }
         )
     gridlines = (

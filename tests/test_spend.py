@@ -456,3 +456,12 @@ def test_the_spend_page_and_chip_make_as_many_queries_for_a_year_as_for_a_day(cl
     few = counted()
     seed(300)  # about a year more, every day holding some
     assert counted() == few
+
+
+def test_the_chart_labels_its_first_day_from_the_left_edge_so_it_is_not_cut_off():
+    first = date(2026, 10, 26)
+    daily = [(first + timedelta(days=n), Decimal("0.19") * n, Decimal("0.00")) for n in range(30)]
+    bars = spend_report.chart(daily)["bars"]
+    assert bars[0]["label"] == "26 Oct" and bars[0]["label_anchor"] == "start" and bars[0]["label_x"] > 0
+    labelled = [bar for bar in bars[1:] if bar["label"]]
+    assert labelled and all(bar["label_anchor"] == "middle" for bar in labelled)

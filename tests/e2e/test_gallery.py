@@ -137,4 +137,9 @@ def test_it_works_on_a_phone(browser, live_server, alice):
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "test_it_works_on_a_phone-390px.png"), full_page=True)
+    for path in ("/spend/", "/queue/", "/team/", "/characters/"):  # wide tables scroll inside
+        page.goto(f"{live_server.url}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width}px wide on a 390px screen"
+    page.screenshot(path=str(ARTIFACTS / "test_it_works_on_a_phone-characters-390px.png"), full_page=True)
     context.close()
