@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -39,6 +41,10 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         qualities=params.QUALITIES,
         starred=browse.starred(request.user, job_sets),
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
+        # An empty gallery whose images are all hidden says so, rather than "nothing here yet".
+        all_hidden=not job_sets
+        and not filters.narrowed
+        and browse.job_sets(request.user, replace(filters, hidden=True)).exists(),
     )
     return context
 
