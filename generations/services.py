@@ -35,7 +35,7 @@ Status = JobSet.Status
 SEND_SLOTS = "send-slots"
 MAX_POLL_404 = 5
 MAX_DOWNLOAD_ATTEMPTS = 5
-# A poll claim is renewed by the tracker every tick, so it can be short: a
+# A poll claim is renewed by the tracker every second, so it can be short: a
 # killed worker's job sets are taken over within this many seconds.
 CLAIM_SECONDS = 20
 

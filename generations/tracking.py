@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 LEASE = "tracker"
 LOOP_SECONDS = 50.0  # well inside django-q2's task timeout
-# Renewed every tick: a killed tracker's lease runs out this soon after it dies.
+# Renewed every second: a killed tracker's lease runs out this soon after it dies.
 LEASE_SECONDS = 20.0
 # How often the loop looks for due work: a callback makes a job set due at once, and this
 # tick is most of what stands between the callback and the poll it brings forward.
@@ -230,7 +230,7 @@ def _take_lease(holder: str, patient: bool) -> bool:
 
     A holder on this machine whose process is gone is known dead at once: its
     lease and claims are freed. Elsewhere a holder can only be judged by its
-    lease: a live tracker renews it every tick. A ``patient`` caller (a cluster
+    lease: a live tracker renews it every second. A ``patient`` caller (a cluster
     that just started, perhaps after a crash) waits for an unrenewed lease to
     run out instead of leaving tracking to the next Schedule tick.
     """
