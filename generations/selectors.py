@@ -9,8 +9,6 @@ from django.db.models import Count, Q, QuerySet, Sum
 from .models import Job, JobSet, Membership, SpendDay, Team
 from .spend import cents
 
-GALLERY_PAGE_SIZE = 48
-
 
 def my_team_ids(user) -> QuerySet:
     return Membership.objects.filter(user=user).values("team_id")

@@ -404,9 +404,9 @@ def _download(job: Job) -> None:
     job.preview = preview.name if preview else raw.name
     job.downloaded_at = timezone.now()
     job.download_error = ""
-    with transaction.atomic():
-        job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
-        spend_days.refresh(job.job_set)  # one more delivered image
+    # The spend roll-up counts this image when the job set finishes (``_finish``), which every
+    # stored image leads to: refreshing it here too would redo a person's day once per image.
+    job.save(update_fields=["image", "preview", "width", "height", "downloaded_at", "download_error"])
     _record(
         job.job_set_id,
         Attempt.Kind.DOWNLOAD,

@@ -13,8 +13,9 @@ job sets (one person's day in one team, a few hundred rows at most) inside the
 transaction that changed them, so a missed or repeated call cannot leave an
 error behind for the next one to build on. It is called wherever a job set's
 charge, or its delivered or kept images, change: a job set created, finished,
-ended early or canceled, an unconfirmed one settled, an image stored, starred
-or unstarred, downloaded full size. Prices are snapshots taken at submission
+ended early or canceled, an unconfirmed one settled, an image starred or
+unstarred or downloaded full size. Stored images are counted when their job set
+finishes, which every stored image leads to. Prices are snapshots taken at submission
 (a new price never rewrites a job set), so they need no call of their own.
 
 Two transactions refreshing one row take turns: the row is locked before its

@@ -106,16 +106,10 @@ def _without_password(url: str) -> str:
 
 def create(target: Target) -> None:
     """Start from an empty database (the migrations run in the measuring process)."""
-    if target.key == "sqlite":
-        path = Path(dj_database_url.parse(target.database_url)["NAME"])
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    with _connect(postgres_server_url()) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    if target.redis_url:
-        empty_redis_queue(target.redis_url)
+    drop(target)  # whatever a killed earlier run left behind
+    if target.key == "postgres":
+        with _connect(postgres_server_url()) as conn:
+            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
 
 
 def drop(target: Target) -> None:

@@ -410,7 +410,7 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "## Reading the numbers",
         "",
         "- A page's time minus its SQL time (in *Details*) is Python: middleware, the view, and "
-        "rendering the cards' templates (48 to a page).",
+        "rendering the cards' templates (24 to a page, each with up to four images).",
         "- An upstream request per job set is its submit; the rest are polls. Soul reports no progress "
         "while it works, so the tracker polls by the clock it learned: first when the quickest tenth of "
         "recent job sets of that kind were done, then every second until the slowest tenth were, then "
