@@ -9,6 +9,6 @@ def soulsite(request):
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         context["gateway_paused"] = GatewayState.objects.filter(pk=1, paused=True).first()
-        context["my_memberships"] = list(teams.memberships(user))
+        context["my_memberships"] = teams.memberships(user)
         context["current_membership"] = teams.current_membership(user)
     return context

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-
 from .models import Membership, Profile, Team
 
 
-def memberships(user) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+def memberships(user) -> list[Membership]:
+    """Every team ``user`` is in, by team name (remembered on the user object, as below)."""
+    if not hasattr(user, "_memberships"):
+        user._memberships = list(
+            Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+        )
+    return user._memberships
 
 
 def current_membership(user) -> Membership | None:
@@ -26,13 +29,11 @@ def current_membership(user) -> Membership | None:
 
 def _find_current_membership(user) -> Membership | None:
     profile, _ = Profile.objects.get_or_create(user=user)
-    chosen = None
-    if profile.current_team_id:
-        chosen = memberships(user).filter(team_id=profile.current_team_id).first()
-    if chosen is None:
-        chosen = memberships(user).first()
-        if chosen is not None and profile.current_team_id != chosen.team_id:
-            Profile.objects.filter(pk=profile.pk).update(current_team=chosen.team)
+    mine = memberships(user)
+    chosen = next((m for m in mine if m.team_id == profile.current_team_id), None)
+    if chosen is None and mine:
+        chosen = mine[0]
+        Profile.objects.filter(pk=profile.pk).update(current_team=chosen.team)
     return chosen
 
 
@@ -46,13 +47,19 @@ def switch(user, team_id: int) -> bool:
     if not Membership.objects.filter(user=user, team_id=team_id).exists():
         return False
     Profile.objects.update_or_create(user=user, defaults={"current_team_id": team_id})
-    user.__dict__.pop("_current_membership", None)
+    forget(user)
     return True
+
+
+def forget(user) -> None:
+    """Drop what this request remembered about ``user``'s teams (after a change to them)."""
+    user.__dict__.pop("_current_membership", None)
+    user.__dict__.pop("_memberships", None)
 
 
 def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
     membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
-    user.__dict__.pop("_current_membership", None)
+    forget(user)
     return membership
 
 

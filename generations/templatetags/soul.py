@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .. import paths
+from ..cards import render_cards, render_star
 from ..sizes import size_parts
 from ..soul import params
 
@@ -102,3 +103,17 @@ def _attributes(attrs: dict) -> str:
             if value is not False
         ),
     )
+
+
+@register.simple_tag(takes_context=True)
+def cards(context, job_sets) -> str:
+    """The cards of ``job_sets``, drawn by the Jinja2 card (see generations.cards)."""
+    return render_cards(
+        context["request"], job_sets, positions=context.get("positions"), starred=context.get("starred")
+    )
+
+
+@register.simple_tag(takes_context=True)
+def star(context, job) -> str:
+    """One image's star button, as on its card."""
+    return render_star(context["request"], job, context.get("starred") or set())

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, references, selectors, services, spend, teams
+from .. import browse, cards, references, selectors, services, spend, teams
 from ..forms import GenerateForm, initial_from
 from ..models import JobSet, Price, Style
 from ..soul import params
@@ -20,17 +20,14 @@ from ..soul import params
 SPEND_CHANGED = "spend-changed"
 
 
-def _cards_context(user, job_sets: list[JobSet]) -> dict:
-    return {"job_sets": job_sets, "positions": selectors.queue_positions(job_sets)}
-
-
 def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
     membership = teams.current_membership(request.user)
     team = membership.team if membership else None
     filters = browse.parse(request.user, team, request.GET)
     job_sets = browse.page(request.user, filters, before=before)
-    context = _cards_context(request.user, job_sets)
-    context.update(
+    # The cards look up their own stars and queue places (generations.cards).
+    return dict(
+        job_sets=job_sets,
         filters=filters,
         query=filters.query_string(),
         membership=membership,
@@ -39,14 +36,12 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         styles=Style.objects.all(),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
-        starred=browse.starred(request.user, job_sets),
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
         # An empty gallery whose images are all hidden says so, rather than "nothing here yet".
         all_hidden=not job_sets
         and not filters.narrowed
         and browse.job_sets(request.user, replace(filters, hidden=True)).exists(),
     )
-    return context
 
 
 @require_GET
@@ -104,8 +99,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Sent to the queue.")
         return redirect("gallery")
     next_form = _form(request, initial=form.next_initial())
-    context = {"form": next_form, "job_set": job_set, **_price_context(request, request.POST)}
-    context["positions"] = selectors.queue_positions([job_set])
+    context = {"form": next_form, "new_job_sets": [job_set], **_price_context(request, request.POST)}
     response = render(request, "generations/gallery.html#generate-success", context)
     response["HX-Trigger"] = SPEND_CHANGED
     return response
@@ -139,8 +133,7 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
     job_set = get_object_or_404(
         selectors.visible_job_sets(request.user).select_related("style").prefetch_related("jobs"), pk=pk
     )
-    context = {"job_set": job_set, "positions": selectors.queue_positions([job_set])}
-    response = render(request, "generations/partials/card.html", context)
+    response = cards.card_response(request, job_set)
     if not job_set.is_pending:
         response["HX-Trigger"] = SPEND_CHANGED
     return response
@@ -165,11 +158,7 @@ def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
         .prefetch_related("jobs")
         .get(pk=job_set.pk)
     )
-    response = render(
-        request,
-        "generations/partials/card.html",
-        {"job_set": job_set, "positions": selectors.queue_positions([job_set])},
-    )
+    response = cards.card_response(request, job_set)
     response["HX-Trigger"] = SPEND_CHANGED
     return response
 
@@ -200,8 +189,7 @@ def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("gallery")
     if not request.htmx:
         return redirect("gallery")
-    context = {"job_set": job_set, "positions": selectors.queue_positions([job_set])}
-    response = render(request, "generations/gallery.html#new-card", context)
+    response = render(request, "generations/gallery.html#new-card", {"new_job_sets": [job_set]})
     response["HX-Trigger"] = SPEND_CHANGED
     return response
 

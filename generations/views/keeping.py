@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, exports, hiding, selectors, spend_days, teams, tracking
+from .. import browse, cards, exports, hiding, selectors, spend_days, teams, tracking
 from ..models import Collection, CollectionItem, Favourite, Job, JobSet
 
 MAX_ZIP_IMAGES = 500
@@ -31,7 +31,7 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
         spend_days.refresh(job.job_set)  # the spend page counts kept (starred) images
     context = {"job": job, "starred": set() if removed else {job.pk}}
     if request.htmx:
-        return render(request, "generations/partials/card.html#star", context)
+        return HttpResponse(cards.render_star(request, job, context["starred"]))
     return redirect(request.META.get("HTTP_REFERER") or "gallery")
 
 

@@ -31,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from generations.bench import databases, report
 
 CAP = 4
+SPEED_CHECK_STEPS = 5_000_000
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-1"
 
 
@@ -176,6 +177,7 @@ class Command(BaseCommand):
         small, large = options["sizes"]
         client = web.client_for(user)
         results["web"] = {}
+        results["speed_check_s"] = [_speed_check()]
         seconds = 0.0
         for label, size, first in (("small", small, 0), ("large", large, small)):
             say(f"seeding up to {size:,} job sets")
@@ -209,6 +211,7 @@ class Command(BaseCommand):
             results["web"]["spend_large"] = {"missing": "not built yet"}
         else:
             results["web"]["spend_large"] = web.measure(client, [spend], options["repetitions"]).as_dict()
+        results["speed_check_s"].append(_speed_check())
         save()
         self._measure_upstream(options, results, user, team, rng, say, save)
         save()
@@ -334,6 +337,34 @@ def _browse(url: str, user) -> None:
         session.get(f"{url}/spend/chip/", headers={"HX-Request": "true"}, timeout=30)
 
 
+def _speed_check() -> float:
+    """Seconds for a fixed pure-Python loop, run before and after the page timings.
+
+    A shared virtual machine does not run at one speed: the same loop has taken a third longer
+    from one hour to the next. Printed beside the results, it tells how fast the machine was
+    while the pages were timed, so runs on different days can be compared fairly.
+    """
+    started = time.perf_counter()
+    total = 0
+    for step in range(SPEED_CHECK_STEPS):
+        total += step
+    return round(time.perf_counter() - started, 3)
+
+
+def _speed_lines(collected) -> list[str]:
+    checks = [
+        f"{label} {' / '.join(f'{seconds:.2f}' for seconds in results['speed_check_s'])} s"
+        for label, results in collected
+        if results.get("speed_check_s")
+    ]
+    if not checks:
+        return []
+    return [
+        f"- Speed check (a fixed {SPEED_CHECK_STEPS:,}-step Python loop before / after the page "
+        f"timings; lower is faster): {'; '.join(checks)}"
+    ]
+
+
 def _machine() -> list[str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -372,6 +403,7 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "",
         *_machine(),
         *[f"- Database: {label}" for label, _ in collected],
+        *_speed_lines(collected),
         "",
         "## Results",
         "",

@@ -1,0 +1,48 @@
+"""Drawing job set cards and their stars: the one place that fills in what a card needs.
+
+A card shows who may cancel or retry (the person and their membership), which
+images they starred and the place in the queue. Every view and page that draws
+cards goes through here, so a card looks the same wherever it comes from; a
+view that leaves out the stars or the positions gets them looked up.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.utils.safestring import SafeString, mark_safe
+
+from . import browse, selectors, teams
+from .models import Job, JobSet
+
+
+def _template(name: str):
+    return engines["jinja2"].get_template(name)
+
+
+def render_cards(
+    request: HttpRequest,
+    job_sets: list[JobSet],
+    positions: dict[int, int] | None = None,
+    starred: set[int] | None = None,
+) -> SafeString:
+    """The cards of ``job_sets`` (jobs prefetched, style selected), newest first as given."""
+    if not job_sets:
+        return mark_safe("")  # noqa: S308 (an empty string)
+    context = {
+        "job_sets": job_sets,
+        "positions": selectors.queue_positions(job_sets) if positions is None else positions,
+        "starred": browse.starred(request.user, job_sets) if starred is None else starred,
+        "user": request.user,
+        "current_membership": teams.current_membership(request.user),
+    }
+    return mark_safe(_template("generations/cards.jinja").render(context, request))  # noqa: S308 (autoescaped)
+
+
+def card_response(request: HttpRequest, job_set: JobSet, status: int = 200) -> HttpResponse:
+    return HttpResponse(render_cards(request, [job_set]), status=status)
+
+
+def render_star(request: HttpRequest, job: Job, starred: set[int]) -> SafeString:
+    html = _template("generations/star.jinja").render({"job": job, "starred": starred}, request)
+    return mark_safe(html)  # noqa: S308 (autoescaped)

@@ -1,0 +1,76 @@
+"""The Jinja2 card: escaped, strict about what it is given, and the same wherever it is drawn."""
+
+from __future__ import annotations
+
+import re
+
+import jinja2
+import pytest
+from django.template import engines
+from django.test import RequestFactory
+
+from generations import cards
+from generations.models import Favourite, Job, JobSet
+from tests.factories import make_finished, make_job_set
+
+pytestmark = pytest.mark.django_db
+
+
+def _request(user):
+    request = RequestFactory().get("/")
+    request.user = user
+    return request
+
+
+def test_a_prompt_is_escaped_on_the_card(alice, team_a):
+    make_job_set(alice, prompt='<script>alert("x")</script> & more')
+    html = cards.render_cards(_request(alice), list(JobSet.objects.all()))
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html and "&amp; more" in html
+
+
+def test_a_name_the_card_was_not_given_is_an_error_not_a_blank():
+    template = engines["jinja2"].from_string("{{ job_set.prompt }}")
+    with pytest.raises(jinja2.UndefinedError):
+        template.render({})
+
+
+def _star_of(html: str, job: Job) -> str:
+    return re.search(rf'<button[^>]*hx-post="/images/{job.pk}/star/"[^>]*>', html).group(0)
+
+
+def test_every_way_of_drawing_a_card_shows_my_stars(client, alice, media_root):
+    client.force_login(alice)
+    job_set = make_finished(alice, batch_size=4)
+    starred, plain = list(job_set.jobs.order_by("index"))[:2]
+    Favourite.objects.create(user=alice, job=starred)
+    # The gallery, the card a pending card is replaced by, and the lightbox's star.
+    for url in ("/", f"/job-sets/{job_set.pk}/card/"):
+        html = client.get(url).content.decode()
+        assert 'aria-pressed="true"' in _star_of(html, starred), url
+        assert 'aria-pressed="false"' in _star_of(html, plain), url
+    lightbox = client.get(f"/images/{starred.pk}/lightbox/").content.decode()
+    assert 'aria-pressed="true"' in _star_of(lightbox, starred)
+
+
+def test_a_star_click_answers_with_the_new_star(client, alice, media_root):
+    client.force_login(alice)
+    job = make_finished(alice).jobs.get()
+    on = client.post(f"/images/{job.pk}/star/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="star on"' in on and 'aria-pressed="true"' in on
+    off = client.post(f"/images/{job.pk}/star/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="star"' in off and 'aria-pressed="false"' in off
+
+
+def test_the_card_of_someone_elses_job_set_names_them_and_offers_no_cancel(client, alice, bob, team_a):
+    from generations import teams
+
+    teams.add_member(team_a, bob)
+    make_job_set(alice, prompt="alice waits")
+    client.force_login(bob)
+    html = client.get("/?view=team").content.decode()
+    assert "by alice" in html
+    assert ">Cancel<" not in html
+    client.force_login(alice)
+    html = client.get("/").content.decode()
+    assert ">Cancel<" in html and 'name="csrfmiddlewaretoken"' in html
