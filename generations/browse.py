@@ -182,7 +182,8 @@ def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZ
     if before is not None:
         query = query.filter(id__lt=before)
     shown_jobs = Job.objects.filter(hidden_at__isnull=not filters.hidden)
-    query = query.select_related("style", "user", "character").prefetch_related(Prefetch("jobs", shown_jobs))
+    # What a card shows (the card does not show the character).
+    query = query.select_related("style", "user").prefetch_related(Prefetch("jobs", shown_jobs))
     return list(query[:size])
 
 

@@ -63,7 +63,7 @@ def size_pixels(width_and_height: str) -> str:
 
 @register.simple_tag
 def path(name: str, *args) -> str:
-    """``{% url %}`` for links repeated on every card (see generations.paths)."""
+    """``{% url %}`` for the links of the pages drawn most often (see generations.paths)."""
     return paths.path(name, *args)
 
 

@@ -442,7 +442,11 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "## Reading the numbers",
         "",
         "- A page's time minus its SQL time (in *Details*) is Python: middleware, the view, and "
-        "rendering the cards' templates (24 to a page, each with up to four images).",
+        "rendering the templates (24 cards to a page, each with up to four images; the card is "
+        "Jinja2, the rest of the page Django's templates).",
+        "- This is a shared virtual machine, and its speed changes from hour to hour: the *speed "
+        "check* under *Machine* times the same Python loop before and after the page timings. Page "
+        "times scale with it, so compare runs at similar speed checks.",
         "- An upstream request per job set is its submit; the rest are polls. Soul reports no progress "
         "while it works, so the tracker polls by the clock it learned: first when the quickest tenth of "
         "recent job sets of that kind were done, then every second until the slowest tenth were, then "
