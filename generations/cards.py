@@ -39,8 +39,8 @@ def render_cards(
     return mark_safe(_template("generations/cards.jinja").render(context, request))  # noqa: S308 (autoescaped)
 
 
-def card_response(request: HttpRequest, job_set: JobSet, status: int = 200) -> HttpResponse:
-    return HttpResponse(render_cards(request, [job_set]), status=status)
+def card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
+    return HttpResponse(render_cards(request, [job_set]))
 
 
 def render_star(request: HttpRequest, job: Job, starred: set[int]) -> SafeString:

@@ -14,6 +14,8 @@ import logging
 import secrets
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +37,8 @@ Status = JobSet.Status
 SEND_SLOTS = "send-slots"
 MAX_POLL_404 = 5
 MAX_DOWNLOAD_ATTEMPTS = 5
+# A batch holds at most four images: all of them are fetched at once.
+DOWNLOAD_CONCURRENCY = 4
 # A poll claim is renewed by the tracker every second, so it can be short: a
 # killed worker's job sets are taken over within this many seconds.
 CLAIM_SECONDS = 20
@@ -285,9 +289,7 @@ def track(pk: int, worker: str) -> None:
             return
         jobs = list(job_set.jobs.all())
 
-    for job in jobs:
-        if job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
-            _download(job)
+    _download([job for job in jobs if job.needs_download and job.download_attempts < MAX_DOWNLOAD_ATTEMPTS])
 
     if _settled(jobs):
         _finish(job_set.pk)
@@ -386,20 +388,66 @@ def _pending_status(job_set: JobSet) -> str:
     return Status.SUBMITTED
 
 
-def _download(job: Job) -> None:
-    Job.objects.filter(pk=job.pk).update(download_attempts=F("download_attempts") + 1)
-    job.download_attempts += 1
-    started = time.monotonic()
-    asked = f"GET {job.raw_url}" + (f" and {job.min_url}" if job.min_url else "")
-    try:
-        raw = downloads.fetch(job, job.raw_url, "raw")
-        preview = downloads.fetch(job, job.min_url, "min") if job.min_url else None
-    except soul.SoulError as exc:
-        job.download_error = exc.message
-        Job.objects.filter(pk=job.pk).update(download_error=exc.message)
-        _record(job.job_set_id, Attempt.Kind.DOWNLOAD, started, asked, error=exc)
-        log.warning("job %s: download attempt %s failed: %s", job.pk, job.download_attempts, exc.message)
+@dataclass
+class _Fetched:
+    """What fetching one job's images gave: both stored files, or the reason they are not."""
+
+    job: Job
+    started: float
+    raw: downloads.Stored | None = None
+    preview: downloads.Stored | None = None
+    error: soul.SoulError | None = None
+
+
+def _download(jobs: list[Job]) -> None:
+    """Fetch these jobs' images into storage and record each outcome.
+
+    The images of a batch are fetched at the same time, so the fourth is stored about
+    when the first is instead of after it; the database is written here, in the tracking
+    thread, so the fetching threads need no connection of their own.
+    """
+    if not jobs:
         return
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(download_attempts=F("download_attempts") + 1)
+    for job in jobs:
+        job.download_attempts += 1
+    if len(jobs) == 1:
+        _record_download(_fetch(jobs[0]))
+        return
+    unexpected = None
+    workers = min(len(jobs), DOWNLOAD_CONCURRENCY)
+    with ThreadPoolExecutor(workers, thread_name_prefix="soul-fetch") as pool:
+        for future in [pool.submit(_fetch, job) for job in jobs]:
+            try:
+                _record_download(future.result())
+            except Exception as exc:  # re-raised below, once the others are recorded
+                unexpected = unexpected or exc
+    if unexpected is not None:
+        raise unexpected
+
+
+def _fetch(job: Job) -> _Fetched:
+    outcome = _Fetched(job, time.monotonic())
+    try:
+        outcome.raw = downloads.fetch(job, job.raw_url, "raw")
+        outcome.preview = downloads.fetch(job, job.min_url, "min") if job.min_url else None
+    except soul.SoulError as exc:
+        outcome.error = exc
+    return outcome
+
+
+def _record_download(outcome: _Fetched) -> None:
+    job = outcome.job
+    asked = f"GET {job.raw_url}" + (f" and {job.min_url}" if job.min_url else "")
+    if outcome.error is not None:
+        job.download_error = outcome.error.message
+        Job.objects.filter(pk=job.pk).update(download_error=job.download_error)
+        _record(job.job_set_id, Attempt.Kind.DOWNLOAD, outcome.started, asked, error=outcome.error)
+        log.warning(
+            "job %s: download attempt %s failed: %s", job.pk, job.download_attempts, job.download_error
+        )
+        return
+    raw, preview = outcome.raw, outcome.preview
     job.image, job.width, job.height = raw.name, raw.width, raw.height
     job.preview = preview.name if preview else raw.name
     job.downloaded_at = timezone.now()
@@ -410,7 +458,7 @@ def _download(job: Job) -> None:
     _record(
         job.job_set_id,
         Attempt.Kind.DOWNLOAD,
-        started,
+        outcome.started,
         asked,
         status_code=200,
         answer=f"image {job.index + 1}: {raw.width}×{raw.height} stored",

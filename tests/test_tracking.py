@@ -256,3 +256,83 @@ def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monke
     started = time.monotonic()
     assert tracking.run(max_seconds=30) == "sent 0, polled 0"
     assert time.monotonic() - started < 10  # it stopped by itself, long before its deadline
+
+
+def _finished_upstream(user, batch_size: int = 4) -> JobSet:
+    """A job set whose jobs the gateway reported completed, with nothing stored yet."""
+    from generations.models import Job
+
+    job_set = make_job_set(user, batch_size=batch_size)
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=Status.IN_PROGRESS, sent_at=timezone.now(), upstream_id="up", claimed_by="w"
+    )
+    for index in range(batch_size):
+        Job.objects.create(
+            job_set=job_set,
+            index=index,
+            upstream_id=f"up-{index}",
+            status="completed",
+            raw_url=f"https://cdn.example/{index}.png",
+        )
+    return job_set
+
+
+def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, media_root):
+    import threading
+
+    from generations import downloads
+
+    # Each fetch waits for all four to be under way: fetched one after another, they never would be.
+    together = threading.Barrier(4, timeout=10)
+    fetching_threads = set()
+
+    def fetch(job, url, kind):
+        fetching_threads.add(threading.current_thread().name)
+        together.wait()
+        return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
+
+    monkeypatch.setattr(downloads, "fetch", fetch)
+    job_set = _finished_upstream(alice)
+    services.track(job_set.pk, "w")
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED
+    assert sorted(job_set.jobs.values_list("image", flat=True)) == [
+        f"results/test/{index}-raw.png" for index in range(4)
+    ]
+    assert len(fetching_threads) == 4
+
+
+def test_one_image_that_fails_to_download_does_not_hold_back_the_others(alice, monkeypatch, media_root):
+    from generations import downloads
+
+    def fetch(job, url, kind):
+        if job.index == 2:
+            raise soul_client.Unavailable("The CDN answered 503.")
+        return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
+
+    monkeypatch.setattr(downloads, "fetch", fetch)
+    job_set = _finished_upstream(alice)
+    services.track(job_set.pk, "w")
+    jobs = {job.index: job for job in JobSet.objects.get(pk=job_set.pk).jobs.all()}
+    assert [bool(jobs[index].image) for index in range(4)] == [True, True, False, True]
+    assert jobs[2].download_error and jobs[2].download_attempts == 1
+    failed = Attempt.objects.get(job_set=job_set, kind="download", ok=False)
+    assert "503" in failed.answer
+
+
+def test_an_unexpected_storage_error_is_raised_after_the_other_images_are_recorded(
+    alice, monkeypatch, media_root
+):
+    from generations import downloads
+
+    def fetch(job, url, kind):
+        if job.index == 0:
+            raise OSError("No space left on device")
+        return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
+
+    monkeypatch.setattr(downloads, "fetch", fetch)
+    job_set = _finished_upstream(alice)
+    with pytest.raises(OSError, match="No space"):
+        services.track(job_set.pk, "w")
+    stored = set(JobSet.objects.get(pk=job_set.pk).jobs.exclude(image="").values_list("index", flat=True))
+    assert stored == {1, 2, 3}
