@@ -9,15 +9,10 @@ view that leaves out the stars or the positions gets them looked up.
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.template import engines
 from django.utils.safestring import SafeString, mark_safe
 
-from . import browse, selectors, teams
+from . import browse, jinja, selectors, teams
 from .models import Job, JobSet
-
-
-def _template(name: str):
-    return engines["jinja2"].get_template(name)
 
 
 def render_cards(
@@ -36,7 +31,7 @@ def render_cards(
         "user": request.user,
         "current_membership": teams.current_membership(request.user),
     }
-    return mark_safe(_template("generations/cards.jinja").render(context, request))  # noqa: S308 (autoescaped)
+    return jinja.render("generations/cards.jinja", context, request)
 
 
 def card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
@@ -44,5 +39,4 @@ def card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
 
 
 def render_star(request: HttpRequest, job: Job, starred: set[int]) -> SafeString:
-    html = _template("generations/star.jinja").render({"job": job, "starred": starred}, request)
-    return mark_safe(html)  # noqa: S308 (autoescaped)
+    return jinja.render("generations/star.jinja", {"job": job, "starred": starred}, request)

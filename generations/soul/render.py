@@ -32,7 +32,9 @@ def preview_size(width: int, height: int, longest: int = PREVIEW_LONGEST_SIDE) -
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-@lru_cache(maxsize=64)
+# Results are drawn ahead while their job sets run (see sandbox.SandboxState._paint_ahead):
+# room for both images of a few dozen job sets of four in flight, a few tens of MB at most.
+@lru_cache(maxsize=256)
 def render_png(prompt: str, seed: int, index: int, width: int, height: int) -> bytes:
     """PNG bytes of the image for one job: a scene from the prompt's hash, the prompt on top."""
     rng = _rng("job", prompt, seed, index)

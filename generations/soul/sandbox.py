@@ -13,7 +13,9 @@ Behaviour worth knowing when testing against it:
   makes every job ``failed``, ``partial`` in a batch of 4 fails jobs 2 and 4, and
   ``forever`` keeps every job ``in_progress`` for ever.
 - Result images (``/results/<job id>/raw.png`` and ``min.png``) and style previews
-  are served without a key, like a CDN.
+  are served without a key, like a CDN. Each result is drawn while its job set
+  "generates" (one drawing thread, in the order of submits), so that, as with Soul, the
+  file is ready when the job reports completed and a download is only a transfer.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/reset`` and ``GET``/``POST /_sandbox/faults``
   exist for tests and benchmarks (no key needed).
 
@@ -50,6 +52,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -401,6 +404,8 @@ class SandboxState:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.webhook_timers: dict[str, threading.Timer] = {}
+        # Draws results ahead of their download (see the module's docstring).
+        self.painter = ThreadPoolExecutor(1, thread_name_prefix="soul-sandbox-paint")
         self.generation = 0  # bumped by reset(), so a webhook already on its way is not counted
         self.reset()
 
@@ -433,6 +438,7 @@ class SandboxState:
     def shutdown(self) -> None:
         """Stop waiting: end slow answers and webhook backoffs, cancel pending webhooks."""
         self.stopping.set()
+        self.painter.shutdown(wait=False, cancel_futures=True)
         with self.lock:
             timers, self.webhook_timers = list(self.webhook_timers.values()), {}
         for timer in timers:
@@ -567,7 +573,20 @@ class SandboxState:
                 self.accepted_by_key[idempotency_key] = self.accepted_by_key.get(idempotency_key, 0) + 1
             if job_set.webhook_url and job_set.terminal_at != math.inf and not self.stopping.is_set():
                 self._schedule_webhook(job_set)
+        self._paint_ahead(job_set)
         return job_set.submit_response
+
+    def _paint_ahead(self, job_set: JobSet) -> None:
+        """Draw the images this job set will show, while it "generates"."""
+        if job_set.terminal_at == math.inf:
+            return
+        for index, outcome in enumerate(job_set.outcomes):
+            if outcome == "completed":
+                for kind in ("raw", "min"):
+                    try:
+                        self.painter.submit(result_png, job_set.input_params, index, kind)
+                    except RuntimeError:
+                        return  # shutting down: a download would draw it anyway
 
     def _new_job_set(self, body: dict, seed: int, never_finish: bool, base_url: str | None) -> JobSet:
         now = time.time()
@@ -772,6 +791,14 @@ def _results(base_url: str, job_id: str) -> dict:
         "min": {"url": f"{base_url}/results/{job_id}/min.png", "type": "image"},
         "raw": {"url": f"{base_url}/results/{job_id}/raw.png", "type": "image"},
     }
+
+
+def result_png(applied: dict, index: int, kind: str) -> bytes:
+    """The PNG of one result (``kind`` "raw" or "min"); drawn once, then cached by :mod:`render`."""
+    width, height = applied["width"], applied["height"]
+    if kind == "min":
+        width, height = render.preview_size(width, height)
+    return render.render_png(applied["prompt"], applied["seed"], index, width, height)
 
 
 def _json(status: int, payload: object) -> Response:
@@ -1022,11 +1049,7 @@ class SandboxApp:
         if found is None:
             return _error(404, "Result not found")
         job_set, index = found
-        applied = job_set.input_params
-        width, height = applied["width"], applied["height"]
-        if kind == "min":
-            width, height = render.preview_size(width, height)
-        return _png(render.render_png(applied["prompt"], applied["seed"], index, width, height))
+        return _png(result_png(job_set.input_params, index, kind))
 
     def swatch(self, match: re.Match) -> Response:
         style_id = match.group(1)

@@ -2,8 +2,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from .. import paths
-from ..cards import render_cards, render_star
+# Modules, not names: generations.jinja uses this module's filters, so the imports go both ways.
+from .. import cards, jinja, paths
 from ..sizes import size_parts
 from ..soul import params
 
@@ -105,10 +105,10 @@ def _attributes(attrs: dict) -> str:
     )
 
 
-@register.simple_tag(takes_context=True)
-def cards(context, job_sets) -> str:
+@register.simple_tag(takes_context=True, name="cards")
+def cards_tag(context, job_sets) -> str:
     """The cards of ``job_sets``, drawn by the Jinja2 card (see generations.cards)."""
-    return render_cards(
+    return cards.render_cards(
         context["request"], job_sets, positions=context.get("positions"), starred=context.get("starred")
     )
 
@@ -116,4 +116,13 @@ def cards(context, job_sets) -> str:
 @register.simple_tag(takes_context=True)
 def star(context, job) -> str:
     """One image's star button, as on its card."""
-    return render_star(context["request"], job, context.get("starred") or set())
+    return cards.render_star(context["request"], job, context.get("starred") or set())
+
+
+@register.simple_tag(takes_context=True)
+def generate_form(context) -> str:
+    """The generate form, drawn by its Jinja2 template with this page's form, price and budget."""
+    names = ("form", "cost", "budget", "over", "duplicates")
+    return jinja.render(
+        "generations/generate_form.jinja", {name: context.get(name) for name in names}, context["request"]
+    )

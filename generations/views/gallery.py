@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, cards, references, selectors, services, spend, teams
+from .. import browse, cards, jinja, references, selectors, services, spend, teams
 from ..forms import GenerateForm, initial_from
 from ..models import JobSet, Price, Style
 from ..soul import params
@@ -214,7 +214,8 @@ def spend_chip(request: HttpRequest) -> HttpResponse:
 @require_GET
 def price(request: HttpRequest) -> HttpResponse:
     """The Generate button's price and the budget left, for the quality and batch size chosen."""
-    return render(request, "generations/partials/price.html", _price_context(request, request.GET))
+    context = _price_context(request, request.GET)
+    return HttpResponse(jinja.render("generations/price.jinja", context, request))
 
 
 def _price_context(request: HttpRequest, data) -> dict:
