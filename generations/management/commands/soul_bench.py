@@ -442,8 +442,8 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "## Reading the numbers",
         "",
         "- A page's time minus its SQL time (in *Details*) is Python: middleware, the view, and "
-        "rendering the templates (24 cards to a page, each with up to four images; the card is "
-        "Jinja2, the rest of the page Django's templates).",
+        "rendering the templates (24 cards to a page, each with up to four images; the cards and the "
+        "generate form are Jinja2 templates, the rest of the page Django's).",
         "- This is a shared virtual machine, and its speed changes from hour to hour: the *speed "
         "check* under *Machine* times the same Python loop before and after the page timings. Page "
         "times scale with it, so compare runs at similar speed checks.",
@@ -454,11 +454,13 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         "are only a slow fallback.",
         "- Polling alone cannot meet both the lag and the requests target when the gateway takes a "
         "uniformly random 2-10 s. A finished job waits for the next poll, so keeping the 95th "
-        "percentile of the lag under 2 s (about 1.6 s of it for the wait, the rest is the download) "
-        "means gaps of at most about 1.6 s across the 8 s spread, save 5% of the jobs. With T the "
-        "finishing time and polls at t1 < t2 < ..., the expected number of polls is 1 + P(T > t1) + "
-        "P(T > t2) + ...; the best such schedule (one gap of 2 s, the rest 1.6 s) needs about 2.8 polls, "
-        "so at least 3.8 requests with the submit (3.35 even if storing an image took no time). "
+        "percentile of the lag under 2 s (about 1.8 s of it for the wait; the tracker's tick and the "
+        "download take the rest) means gaps of at most about 1.8 s across the 8 s spread, save 5% of "
+        "the jobs. With T the finishing time and polls at t1 < t2 < ..., the expected number of polls "
+        "is 1 + P(T > t1) + P(T > t2) + ...; the best such schedule (the first poll at 4.25 s, then one "
+        "every 1.85 s) needs about 2.5 polls, so at least 3.5 requests with the submit (3.35 even if "
+        "the wait could take the whole 2 s). The tracker polls every 1.0 s rather than 1.8 s, for a "
+        "margin under the lag target on a busy machine. "
         "Webhooks are how to get under 3.",
         "- *Here* a job set holds a slot from sending until soulsite has stored its images; *upstream* "
         "only until the gateway finished it. The drain starts with a history of 2-10 s job sets "
