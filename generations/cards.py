@@ -2,8 +2,9 @@
 
 A card shows who may cancel or retry (the person and their membership), which
 images they starred and the place in the queue. Every view and page that draws
-cards goes through here, so a card looks the same wherever it comes from; a
-view that leaves out the stars or the positions gets them looked up.
+cards goes through here, so a card looks the same wherever it comes from. The
+stars and queue places are always looked up here: the stars in one query, the
+queue places only when a card is waiting.
 """
 
 from __future__ import annotations
@@ -15,19 +16,14 @@ from . import browse, jinja, selectors, teams
 from .models import Job, JobSet
 
 
-def render_cards(
-    request: HttpRequest,
-    job_sets: list[JobSet],
-    positions: dict[int, int] | None = None,
-    starred: set[int] | None = None,
-) -> SafeString:
+def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
     """The cards of ``job_sets`` (jobs prefetched, style selected), newest first as given."""
     if not job_sets:
         return mark_safe("")  # noqa: S308 (an empty string)
     context = {
         "job_sets": job_sets,
-        "positions": selectors.queue_positions(job_sets) if positions is None else positions,
-        "starred": browse.starred(request.user, job_sets) if starred is None else starred,
+        "positions": selectors.queue_positions(job_sets),
+        "starred": browse.starred(request.user, job_sets),
         "user": request.user,
         "current_membership": teams.current_membership(request.user),
     }

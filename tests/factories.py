@@ -29,6 +29,27 @@ def png(color=(120, 80, 200), size=(48, 64)) -> bytes:
     return buffer.getvalue()
 
 
+def make_finished_upstream(user, batch_size: int = 4):
+    """A job set in flight whose jobs the gateway reported completed, nothing stored yet."""
+    from django.utils import timezone
+
+    from generations.models import Job, JobSet
+
+    job_set = make_job_set(user, batch_size=batch_size)
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=JobSet.Status.IN_PROGRESS, sent_at=timezone.now(), upstream_id="up", claimed_by="w"
+    )
+    for index in range(batch_size):
+        Job.objects.create(
+            job_set=job_set,
+            index=index,
+            upstream_id=f"up-{index}",
+            status="completed",
+            raw_url=f"https://cdn.example/{index}.png",
+        )
+    return job_set
+
+
 def make_finished(user, prompt: str = "a finished picture", **fields):
     """A completed, charged job set whose images are stored (no gateway involved)."""
     from django.core.files.base import ContentFile

@@ -6,6 +6,7 @@ import pytest
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 
+from generations import jinja
 from generations.forms import GenerateForm
 from generations.templatetags import soul
 from tests.factories import make_finished
@@ -40,10 +41,10 @@ def test_radio_tag_renders_what_django_renders(alice, team_a):
             radios = list(form[name])
             assert radios
             for radio in radios:
-                assert soul.radio_tag(radio) == str(radio.tag())
+                assert jinja.radio_tag(radio) == str(radio.tag())
 
 
 @pytest.mark.parametrize("text", ["short", "x" * 80, "y" * 81, "a prompt with “quotes” & <tags> " * 5])
 @pytest.mark.parametrize("length", [1, 40, 80, 200])
 def test_clip_is_truncatechars_for_prompts(text, length):
-    assert soul.clip(text, length) == truncatechars(text, length)
+    assert jinja.clip(text, length) == truncatechars(text, length)

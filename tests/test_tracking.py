@@ -12,7 +12,7 @@ from PIL import Image
 from generations import services, tracking
 from generations.models import Attempt, JobSet
 from generations.soul import client as soul_client
-from tests.factories import make_job_set
+from tests.factories import make_finished_upstream, make_job_set
 from tests.servers import SilentServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,25 +258,6 @@ def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monke
     assert time.monotonic() - started < 10  # it stopped by itself, long before its deadline
 
 
-def _finished_upstream(user, batch_size: int = 4) -> JobSet:
-    """A job set whose jobs the gateway reported completed, with nothing stored yet."""
-    from generations.models import Job
-
-    job_set = make_job_set(user, batch_size=batch_size)
-    JobSet.objects.filter(pk=job_set.pk).update(
-        status=Status.IN_PROGRESS, sent_at=timezone.now(), upstream_id="up", claimed_by="w"
-    )
-    for index in range(batch_size):
-        Job.objects.create(
-            job_set=job_set,
-            index=index,
-            upstream_id=f"up-{index}",
-            status="completed",
-            raw_url=f"https://cdn.example/{index}.png",
-        )
-    return job_set
-
-
 def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, media_root):
     import threading
 
@@ -292,7 +273,7 @@ def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, 
         return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
 
     monkeypatch.setattr(downloads, "fetch", fetch)
-    job_set = _finished_upstream(alice)
+    job_set = make_finished_upstream(alice)
     services.track(job_set.pk, "w")
     job_set.refresh_from_db()
     assert job_set.status == Status.COMPLETED
@@ -311,7 +292,7 @@ def test_one_image_that_fails_to_download_does_not_hold_back_the_others(alice, m
         return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
 
     monkeypatch.setattr(downloads, "fetch", fetch)
-    job_set = _finished_upstream(alice)
+    job_set = make_finished_upstream(alice)
     services.track(job_set.pk, "w")
     jobs = {job.index: job for job in JobSet.objects.get(pk=job_set.pk).jobs.all()}
     assert [bool(jobs[index].image) for index in range(4)] == [True, True, False, True]
@@ -331,7 +312,7 @@ def test_an_unexpected_storage_error_is_raised_after_the_other_images_are_record
         return downloads.Stored(f"results/test/{job.index}-{kind}.png", 48, 64)
 
     monkeypatch.setattr(downloads, "fetch", fetch)
-    job_set = _finished_upstream(alice)
+    job_set = make_finished_upstream(alice)
     with pytest.raises(OSError, match="No space"):
         services.track(job_set.pk, "w")
     stored = set(JobSet.objects.get(pk=job_set.pk).jobs.exclude(image="").values_list("index", flat=True))
