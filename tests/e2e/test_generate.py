@@ -34,3 +34,19 @@ def test_an_empty_prompt_is_refused_beside_the_field(logged_in):
     expect(page.locator("#id_prompt_error")).to_have_text(re.compile("Prompt is required"))
     expect(page.locator("article.card")).to_have_count(0)
     assert not JobSet.objects.exists()
+
+
+def test_each_new_card_clears_the_empty_gallery_message_without_htmx_errors(logged_in):
+    page = logged_in
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    expect(page.locator("#gallery-empty")).to_be_visible()
+    for n, prompt in enumerate(("a first kite", "a second kite", "a third kite"), start=1):
+        page.get_by_label("Prompt", exact=True).fill(prompt)
+        page.get_by_role("button", name="Generate").click()
+        expect(page.locator("article.card")).to_have_count(n)
+        expect(page.locator("#gallery-empty")).to_be_hidden()
+    page.reload()
+    expect(page.locator("article.card")).to_have_count(3)
+    expect(page.locator("#gallery-empty")).to_be_hidden()
+    assert not [text for text in errors if "htmx" in text], errors
