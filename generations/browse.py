@@ -181,7 +181,9 @@ def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZ
     query = job_sets(user, filters)
     if before is not None:
         query = query.filter(id__lt=before)
-    shown_jobs = Job.objects.filter(hidden_at__isnull=not filters.hidden)
+    # By index within each job set: Job's default order goes through the job set's
+    # creation time, a join the prefetch does not need.
+    shown_jobs = Job.objects.filter(hidden_at__isnull=not filters.hidden).order_by("job_set_id", "index")
     # What a card shows (the card does not show the character).
     query = query.select_related("style", "user").prefetch_related(Prefetch("jobs", shown_jobs))
     return list(query[:size])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.forms.models import ModelChoiceIterator
 
 from . import references
 from .models import Character, JobSet, ReferenceUpload, Style
@@ -18,7 +19,25 @@ from .soul import params
 STRENGTH_ATTRS = {"type": "range", "step": "0.01", "min": "0", "max": "1", "class": "slider"}
 
 
+class ListedChoiceIterator(ModelChoiceIterator):
+    """Reads the form's styles once, with one plain query.
+
+    Django's iterator goes through ``QuerySet.iterator()``, which on PostgreSQL is
+    a server-side cursor: DECLARE, FETCH and CLOSE, three round trips for a dozen
+    rows, and again each time the choices are read. Each form has its own copy of
+    the queryset, so what this keeps lives as long as the form.
+    """
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
 class StyleChoiceField(forms.ModelChoiceField):
+    iterator = ListedChoiceIterator
+
     def label_from_instance(self, obj: Style) -> str:
         return obj.name
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from .models import Membership, Profile, Team
 
 
 def memberships(user) -> list[Membership]:
-    """Every team ``user`` is in, by team name (remembered on the user object, as below)."""
+    """Every team ``user`` is in, by team name (remembered on the user object, as below).
+
+    Each says whether it is the team the person chose (``is_chosen``), so that the
+    current team costs no query of its own: one round trip fewer on every page.
+    """
     if not hasattr(user, "_memberships"):
+        chosen = Profile.objects.filter(user=user, current_team=OuterRef("team"))
         user._memberships = list(
-            Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+            Membership.objects.filter(user=user)
+            .select_related("team")
+            .annotate(is_chosen=Exists(chosen))
+            .order_by("team__name")
         )
     return user._memberships
 
@@ -28,12 +38,12 @@ def current_membership(user) -> Membership | None:
 
 
 def _find_current_membership(user) -> Membership | None:
-    profile, _ = Profile.objects.get_or_create(user=user)
     mine = memberships(user)
-    chosen = next((m for m in mine if m.team_id == profile.current_team_id), None)
+    chosen = next((m for m in mine if m.is_chosen), None)
     if chosen is None and mine:
+        # Never chose, or left the chosen team: work in the first, and remember it.
         chosen = mine[0]
-        Profile.objects.filter(pk=profile.pk).update(current_team=chosen.team)
+        Profile.objects.update_or_create(user=user, defaults={"current_team": chosen.team})
     return chosen
 
 

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from generations import references, teams
-from generations.models import Character, Job, Membership, ReferenceUpload, Team
+from generations.models import Character, Job, Membership, Profile, ReferenceUpload, Team
 from tests.factories import make_job_set
 
 pytestmark = pytest.mark.django_db
@@ -273,6 +273,22 @@ def test_the_chosen_team_persists_across_sessions(alice, team_b):
     assert "Gallery · Bravo" in second.get("/").content.decode()
     fresh = type(alice).objects.get(pk=alice.pk)  # as a new request would see her
     assert make_job_set(fresh).team == team_b
+
+
+def test_removed_from_the_chosen_team_you_work_in_your_first_team_and_it_is_remembered(alice, team_b):
+    teams.add_member(team_b, alice)
+    teams.switch(alice, team_b.pk)
+    Membership.objects.filter(user=alice, team=team_b).delete()
+    fresh = type(alice).objects.get(pk=alice.pk)
+    assert teams.current_team(fresh).name == "Alpha"
+    assert Profile.objects.get(user=alice).current_team.name == "Alpha"
+
+
+def test_someone_in_no_team_has_no_current_team_and_pages_still_work(client, django_user_model):
+    loner = django_user_model.objects.create_user("loner", password="pw-loner-123")
+    assert teams.current_team(loner) is None
+    client.force_login(loner)
+    assert "not in a team" in client.get("/").content.decode()
 
 
 def test_switching_to_a_team_you_are_not_in_is_404(client, alice, team_b):

@@ -79,6 +79,22 @@ def test_the_gallery_and_its_fragment_make_as_many_queries_for_10_as_for_1000_jo
     assert queries_for(client, "/?view=team&before=999999", HTTP_HX_REQUEST="true") == small_fragment
 
 
+def test_the_gallery_reads_each_small_table_once_and_never_through_a_server_side_cursor(client, alice):
+    # On PostgreSQL, Django's form choices would go through a cursor: three round trips for a
+    # dozen styles. The form's styles and the filters' styles are two lists (the filters also
+    # offer retired styles), so two reads, each one query.
+    client.force_login(alice)
+    client.get("/")  # the first visit remembers the team: not what is measured
+    make_finished(alice, "a lighthouse")
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/").status_code == 200
+    sql = [query["sql"] for query in captured]
+    assert not [s for s in sql if s.lstrip().upper().startswith(("DECLARE", "FETCH", "CLOSE"))]
+    assert sum('FROM "generations_style"' in s for s in sql) == 2
+    # The chosen team comes with the memberships, not from a query of the profile.
+    assert not [s for s in sql if s.startswith('SELECT "generations_profile"')]
+
+
 def test_pages_follow_a_stable_cursor_that_new_arrivals_do_not_shift(client, alice):
     client.force_login(alice)
     size = browse.PAGE_SIZE
