@@ -31,12 +31,15 @@ class ListedChoiceIterator(ModelChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset:
+        offered = self.field.offered if self.field.offered is not None else self.queryset
+        for obj in offered:
             yield self.choice(obj)
 
 
 class StyleChoiceField(forms.ModelChoiceField):
     iterator = ListedChoiceIterator
+    # The styles to show, when the page has read them already (validation still asks the database).
+    offered: list[Style] | None = None
 
     def label_from_instance(self, obj: Style) -> str:
         return obj.name
@@ -133,9 +136,12 @@ class GenerateForm(forms.Form):
 
     ADVANCED = ("seed", "enhance_prompt", "custom_reference_id", "image_reference_type")
 
-    def __init__(self, *args, team=None, **kwargs):
+    def __init__(self, *args, team=None, styles: list[Style] | None = None, **kwargs):
+        """``styles``: every style, when the page has read them anyway (the form offers the active ones)."""
         super().__init__(*args, **kwargs)
         self.team = team
+        if styles is not None:
+            self.fields["style_id"].offered = [style for style in styles if style.is_active]
         self.reused_upload = None
         self.characters = {
             str(character.upstream_id): character

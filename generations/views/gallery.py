@@ -33,7 +33,8 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         membership=membership,
         members=teams.members_of(team) if team else [],
         collections=list(browse.visible_collections(request.user, team)),
-        styles=Style.objects.all(),
+        # Every style, retired ones too (old images carry them); the form offers the active ones.
+        styles=list(Style.objects.all()),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
@@ -50,7 +51,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     context = _gallery_context(request, int(before) if before and before.isdigit() else None)
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
-    context["form"] = _form(request)
+    context["form"] = _form(request, styles=context["styles"])
     context.update(_price_context(request, {}))
     return render(request, "generations/gallery.html", context)
 
