@@ -6,6 +6,7 @@ Fields only turn text into values; whether a value is allowed is decided by
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django import forms
@@ -136,7 +137,7 @@ class GenerateForm(forms.Form):
 
     ADVANCED = ("seed", "enhance_prompt", "custom_reference_id", "image_reference_type")
 
-    def __init__(self, *args, team=None, styles: list[Style] | None = None, **kwargs):
+    def __init__(self, *args, team=None, styles: Iterable[Style] | None = None, **kwargs):
         """``styles``: every style, when the page has read them anyway (the form offers the active ones)."""
         super().__init__(*args, **kwargs)
         self.team = team

@@ -129,6 +129,10 @@ def test_the_gallery_reads_the_styles_once_and_never_through_a_server_side_curso
     assert sum('FROM "generations_style"' in s for s in sql) == 1
     # The chosen team comes with the memberships, not from a query of the profile.
     assert not [s for s in sql if s.startswith('SELECT "generations_profile"')]
+    # Older cards come without the form and the filters, so without styles.
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/?view=team&before=999999", HTTP_HX_REQUEST="true")
+    assert not [query for query in captured if 'FROM "generations_style"' in query["sql"]]
 
 
 def test_pages_follow_a_stable_cursor_that_new_arrivals_do_not_shift(client, alice):

@@ -33,8 +33,9 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         membership=membership,
         members=teams.members_of(team) if team else [],
         collections=list(browse.visible_collections(request.user, team)),
-        # Every style, retired ones too (old images carry them); the form offers the active ones.
-        styles=list(Style.objects.all()),
+        # Every style, retired ones too (old images carry them); the form offers the active ones
+        # from the same read. Left unread for the older-cards fragment, which shows neither.
+        styles=Style.objects.all(),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
