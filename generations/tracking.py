@@ -52,11 +52,7 @@ SEND_EVERY = 0.25
 
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
-# Between the usual fastest and slowest times, one poll this often. A job that finishes
-# just after a poll waits this long, plus the tracker's tick and the download: 1.0 s keeps
-# the 95th-percentile lag near 1.5 s, with margin under the 2 s target (1.2 s sometimes
-# came within a few hundredths of it), at about two thirds of the polls of a 0.5 s rhythm.
-POLL_GAP = 1.0
+# Between the usual fastest and slowest times, one poll every settings.SOUL_POLL_GAP seconds.
 # One job set in this many makes its first poll at half the usual first time. What is learned
 # is when job sets were seen done, so the tracker would otherwise learn its own rhythm: a gateway
 # that got faster would go on being polled as late as before. The probes see the change, for
@@ -139,9 +135,9 @@ def next_poll_delay(job_set: JobSet, now) -> float:
 
     Soul gives no progress while it works, so the only guide is how long it took
     lately. The first poll goes out when the quickest tenth would be done (a
-    probe's earlier); then one every ``POLL_GAP`` until the slowest tenth should be
-    done; after that the gaps grow. Polling any less often would push the lag past two seconds; any
-    more often buys little (see docs/BENCHMARKS.md for the arithmetic).
+    probe's earlier); then one every ``SOUL_POLL_GAP`` until the slowest tenth should be
+    done; after that the gaps grow. The gap trades lag against requests: a finished image
+    waits up to one gap for the poll that finds it (docs/DECISIONS.md, docs/BENCHMARKS.md).
     """
     elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
     usual = durations(job_set.quality, job_set.batch_size)
@@ -158,10 +154,11 @@ def next_poll_delay(job_set: JobSet, now) -> float:
         if job_set.pk % PROBE_EVERY == 0 and elapsed < probe_at:
             return max(0.2, probe_at - elapsed)
         return max(0.2, usual.early - elapsed)
-    if elapsed < usual.late + POLL_GAP:
-        return POLL_GAP
+    gap = settings.SOUL_POLL_GAP
+    if elapsed < usual.late + gap:
+        return gap
     # Running late: a little less often the longer it runs.
-    return min(LATE_INTERVAL, max(POLL_GAP, elapsed * 0.1))
+    return min(LATE_INTERVAL, max(gap, elapsed * 0.1))
 
 
 # --- The loop -------------------------------------------------------------------

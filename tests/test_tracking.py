@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from PIL import Image
 
@@ -183,10 +184,20 @@ def test_polls_wait_for_the_quick_ones_then_come_steadily_then_thin_out(alice, m
         return tracking.next_poll_delay(job_set, now)
 
     assert delay_after(1) == pytest.approx(3.0)  # the quickest tenth are done at 4 s
-    assert delay_after(4) == pytest.approx(tracking.POLL_GAP)
-    assert delay_after(9.5) == pytest.approx(tracking.POLL_GAP)  # still in the usual range
+    assert delay_after(4) == pytest.approx(settings.SOUL_POLL_GAP)
+    assert delay_after(9.5) == pytest.approx(settings.SOUL_POLL_GAP)  # still in the usual range
     assert delay_after(30) == pytest.approx(3.0)  # late: gaps grow with the time taken
     assert delay_after(300) == pytest.approx(tracking.LATE_INTERVAL)
+
+
+def test_the_gap_between_polls_is_a_setting(alice, monkeypatch, settings):
+    settings.SOUL_POLL_GAP = 1.7
+    job_set = make_job_set(alice)
+    job_set.pk = 11
+    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+    now = timezone.now()
+    job_set.sent_at = now - timedelta(seconds=5)
+    assert tracking.next_poll_delay(job_set, now) == pytest.approx(1.7)
 
 
 def test_one_job_set_in_five_probes_early_so_a_faster_gateway_is_noticed(alice, monkeypatch):
