@@ -29,12 +29,20 @@ class ListedChoiceIterator(ModelChoiceIterator):
     the queryset, so what this keeps lives as long as the form.
     """
 
+    def _offered(self):
+        return self.field.offered if self.field.offered is not None else self.queryset
+
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        offered = self.field.offered if self.field.offered is not None else self.queryset
-        for obj in offered:
+        for obj in self._offered():
             yield self.choice(obj)
+
+    def __len__(self):
+        return len(self._offered()) + (self.field.empty_label is not None)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self._offered())
 
 
 class StyleChoiceField(forms.ModelChoiceField):

@@ -52,7 +52,6 @@ SEND_EVERY = 0.25
 
 # Before any history exists: check often at first, then less often.
 EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
-# Between the usual fastest and slowest times, one poll every settings.SOUL_POLL_GAP seconds.
 # One job set in this many makes its first poll at half the usual first time. What is learned
 # is when job sets were seen done, so the tracker would otherwise learn its own rhythm: a gateway
 # that got faster would go on being polled as late as before. The probes see the change, for

@@ -233,10 +233,8 @@ SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
 SOUL_POLL_GIVE_UP = envint("SOUL_POLL_GIVE_UP", 2 * 60 * 60)  # seconds
 SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
 # Seconds between polls of a job set while Soul is usually finishing one like it. A finished
-# image waits up to this long for the poll that finds it: the 95th-percentile lag is about
-# this plus 0.15 s. On the bench's 2-10 s gateway, 1.0 s gave a lag p95 of 0.9-1.0 s at 4.9-5.6
-# requests a job set, 1.5 s 1.4-1.6 s at 4.0-4.6, and 1.8 s 1.8 s (once 2.0 s) at 4.0:
-# 1.5 keeps a margin under the 2 s target for a fifth fewer requests (docs/BENCHMARKS.md).
+# image waits up to this long for the poll that finds it, so this trades lag against requests
+# (measured choices in docs/DECISIONS.md, "When to poll").
 SOUL_POLL_GAP = envfloat("SOUL_POLL_GAP", 1.5)
 SOUL_DOWNLOAD_MAX_BYTES = envint("SOUL_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024)
 SOUL_PUBLIC_URL = os.environ.get("SOUL_PUBLIC_URL", "").rstrip("/")

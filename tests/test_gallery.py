@@ -350,3 +350,20 @@ def test_a_retired_style_can_still_filter_the_gallery_but_is_no_longer_offered(c
     assert f'name="style_id" value="{retired.pk}"' not in page
     assert f'name="style_id" value="{Style.objects.filter(is_active=True).first().pk}"' in page
     assert "from the old days" in unescape(client.get(f"/?style={retired.pk}").content.decode())
+
+
+def test_the_form_offers_the_active_styles_it_was_given_and_still_checks_a_choice_in_the_database(db):
+    from generations.forms import GenerateForm
+
+    retired = Style.objects.get(name="Realistic")
+    Style.objects.filter(pk=retired.pk).update(is_active=False)
+    styles = list(Style.objects.all())
+    form = GenerateForm(styles=styles)
+    with CaptureQueriesContext(connection) as captured:
+        offered = [value for value, _ in form.fields["style_id"].choices]
+        assert len(form.fields["style_id"].choices) == len(offered)
+    assert not captured
+    assert str(retired.pk) not in [str(value) for value in offered]
+    assert len(offered) == Style.objects.filter(is_active=True).count()
+    sent = GenerateForm({"prompt": "a fox", "style_id": str(retired.pk)}, styles=styles)
+    assert not sent.is_valid() and "style_id" in sent.errors
