@@ -29,9 +29,8 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
         if not removed:
             Favourite.objects.get_or_create(user=request.user, job=job)
         spend_days.refresh(job.job_set)  # the spend page counts kept (starred) images
-    context = {"job": job, "starred": set() if removed else {job.pk}}
     if request.htmx:
-        return HttpResponse(cards.render_star(request, job, context["starred"]))
+        return HttpResponse(cards.render_star(request, job, set() if removed else {job.pk}))
     return redirect(request.META.get("HTTP_REFERER") or "gallery")
 
 
