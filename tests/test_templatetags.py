@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django import forms
 from django.template.defaultfilters import truncatechars
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
+from django.utils.safestring import mark_safe
 
-from generations import jinja
+from generations import jinja, paths
 from generations.forms import GenerateForm
+from generations.models import JobSet
 from generations.templatetags import soul
 from tests.factories import make_finished
 
@@ -42,6 +45,49 @@ def test_radio_tag_renders_what_django_renders(alice, team_a):
             assert radios
             for radio in radios:
                 assert jinja.radio_tag(radio) == str(radio.tag())
+
+
+def test_path_bound_to_the_prefix_is_reverse_under_a_script_prefix(alice):
+    job_set = make_finished(alice)
+    job = job_set.jobs.first()
+    try:
+        for prefix in ("/", "/soul/"):
+            set_script_prefix(prefix)
+            bound = paths.under_current_prefix()
+            for name, args in [("image", (job.pk, "min")), ("card", (job_set.pk,)), ("generate", ())]:
+                assert bound(name, *args) == soul.path(name, *args) == reverse(name, args=args)
+                assert bound(name, *args).startswith(prefix)
+    finally:
+        set_script_prefix("/")
+
+
+def test_radio_tag_escapes_as_django_does():
+    # Values, labels and attributes with every character HTML treats specially, and the
+    # attribute forms Django writes differently: True (the name alone), False (left out), safe text.
+    awkward = "a \"quoted\" & <tagged> 'value'"
+    field = forms.ChoiceField(
+        choices=[(awkward, awkward), ("plain", "Plain")],
+        widget=forms.RadioSelect(
+            attrs={"data-x": awkward, "required": True, "disabled": False, "title": mark_safe("<b>&amp;</b>")}
+        ),
+    )
+
+    class Awkward(forms.Form):
+        choice = field
+
+    for data in (None, {"choice": awkward}):
+        for radio in Awkward(data)["choice"]:
+            assert jinja.radio_tag(radio) == str(radio.tag())
+
+
+@pytest.mark.parametrize("status", JobSet.Status.values)
+def test_status_label_is_get_status_display(status):
+    assert JobSet(status=status).status_label == JobSet(status=status).get_status_display()
+
+
+@pytest.mark.parametrize("charge", JobSet.Charge.values)
+def test_charge_label_is_get_charge_display(charge):
+    assert JobSet(charge=charge).charge_label == JobSet(charge=charge).get_charge_display()
 
 
 @pytest.mark.parametrize("text", ["short", "x" * 80, "y" * 81, "a prompt with “quotes” & <tags> " * 5])

@@ -136,6 +136,19 @@ class JobSet(models.Model):
     def is_pending(self) -> bool:
         return self.status in self.PENDING
 
+    # What get_status_display() and get_charge_display() say, without rebuilding the choices
+    # on every call: a card asks several times, and a page draws 24 cards.
+    _STATUS_LABELS = dict(Status.choices)
+    _CHARGE_LABELS = dict(Charge.choices)
+
+    @property
+    def status_label(self) -> str:
+        return self._STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def charge_label(self) -> str:
+        return self._CHARGE_LABELS.get(self.charge, self.charge)
+
     @property
     def has_failed_download(self) -> bool:
         """A finished image the gateway made that we could not store (uses prefetched jobs)."""
