@@ -70,6 +70,9 @@ class GenerateForm(forms.Form):
     # less a page than through its template language. The markup differs only in blank lines.
     default_renderer = Jinja2()
 
+    # Shown above the prompt to someone in no team, and the error if they send it anyway.
+    NO_TEAM = "You are not in a team yet, so nothing can be charged: ask a manager to add you."
+
     prompt = forms.CharField(
         required=False,
         strip=True,

@@ -14,10 +14,9 @@ Jinja2 templates use are defined here.
 
 from __future__ import annotations
 
-import html
-
 from django.template import defaultfilters, engines
 from django.utils import formats, timezone
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from jinja2 import Environment, StrictUndefined
@@ -62,23 +61,19 @@ def radio_tag(radio) -> str:
     The generate form has dozens of radio options (sizes, styles, quality,
     batch), and rendering each through Django's widget templates took a fifth
     of the gallery page's time; ``format_html`` still took 24 µs an option, plain
-    formatting with the same escaping about 4. The markup is the same (tested).
+    formatting with the same escaping (``conditional_escape``) takes 10. The markup
+    is the same (tested).
     """
     data = radio.data
-    value = "" if data["value"] is None else f' value="{_escaped(data["value"])}"'
-    tag = f'<input type="{_escaped(data["type"])}" name="{_escaped(data["name"])}"'
+    value = "" if data["value"] is None else f' value="{conditional_escape(data["value"])}"'
+    tag = f'<input type="{conditional_escape(data["type"])}" name="{conditional_escape(data["name"])}"'
     return mark_safe(f"{tag}{value}{_attributes(data['attrs'])}>")  # noqa: S308 (every part escaped)
-
-
-def _escaped(value) -> str:
-    # Django's conditional_escape, without the lazy-string check that was most of its cost.
-    return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
 
 
 def _attributes(attrs: dict) -> str:
     # As django/forms/widgets/attrs.html: False leaves the attribute out, True writes its name alone.
     return "".join(
-        f" {_escaped(name)}" + ("" if value is True else f'="{_escaped(value)}"')
+        f" {conditional_escape(name)}" + ("" if value is True else f'="{conditional_escape(value)}"')
         for name, value in attrs.items()
         if value is not False
     )

@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from generations import references, teams
-from generations.models import Character, Job, Membership, Profile, ReferenceUpload, Team
+from generations.forms import GenerateForm
+from generations.models import Character, Job, JobSet, Membership, Profile, ReferenceUpload, Team
 from tests.factories import make_job_set
 
 pytestmark = pytest.mark.django_db
@@ -289,6 +290,19 @@ def test_someone_in_no_team_has_no_current_team_and_pages_still_work(client, dja
     assert teams.current_team(loner) is None
     client.force_login(loner)
     assert "not in a team" in client.get("/").content.decode()
+
+
+def test_someone_in_no_team_is_told_before_and_after_sending_and_nothing_is_made(client, django_user_model):
+    loner = django_user_model.objects.create_user("loner", password="pw-loner-123")
+    client.force_login(loner)
+    assert GenerateForm.NO_TEAM in client.get("/").content.decode()
+    form = {"prompt": "a fox", "width_and_height": "1536x2048", "quality": "720p", "batch_size": "1"}
+    refused = client.post("/generate/", form, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422
+    # Said once, as the form's error: the notice above the prompt gives way to it.
+    assert refused.content.decode().count(GenerateForm.NO_TEAM) == 1
+    assert 'role="alert"' in refused.content.decode()
+    assert not JobSet.objects.exists()
 
 
 def test_switching_to_a_team_you_are_not_in_is_404(client, alice, team_b):

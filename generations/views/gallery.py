@@ -75,9 +75,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     form = _form(request, request.POST, request.FILES)
     valid = form.is_valid()
     if team is None:
-        form.add_error(
-            None, "You are not in a team yet, so nothing can be charged: ask a manager to add you."
-        )
+        form.add_error(None, form.NO_TEAM)
         valid = False
     if not valid:
         return _refused(request, form)
