@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,16 +53,16 @@ def test_a_key_turns_sandbox_mode_off_and_points_at_the_real_gateway():
     assert result.stdout.split() == ["False", "https://gateway.pixazo.ai"], result.stderr
 
 
-def storages_in(**env) -> dict:
-    """settings.STORAGES as a fresh process sees it with these variables (no S3 library needed)."""
+def setting_in(name: str, **env):
+    """A setting as a fresh process sees it with these variables (nothing connects; no S3 library needed)."""
     code = (
         "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='soulsite.settings'; django.setup();"
-        "from django.conf import settings as s; print(json.dumps(s.STORAGES))"
+        f"from django.conf import settings as s; print(json.dumps(s.{name}, default=str))"
     )
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SOUL_", "AWS_", "DATABASE_URL", "REDIS_URL"))
+        if not k.startswith(("SOUL_", "AWS_", "DATABASE_URL", "REDIS_URL", "DB_"))
     }
     environment.update(env)
     result = subprocess.run(
@@ -67,6 +70,10 @@ def storages_in(**env) -> dict:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def storages_in(**env) -> dict:
+    return setting_in("STORAGES", **env)
 
 
 def test_results_are_kept_on_local_disk_by_default():
@@ -134,3 +141,35 @@ def test_database_url_and_redis_url_switch_the_database_and_the_task_broker():
     )
     assert (engine, name, host) == ("django.db.backends.postgresql", "soulsite", "db.internal")
     assert (redis, orm) == ("redis://cache.internal:6379/2", "None")
+
+
+POSTGRES = "postgres://soul:pw@db.internal:5432/soulsite"
+
+
+def test_postgresql_binds_parameters_on_the_server_and_prepares_repeated_queries():
+    options = setting_in("DATABASES['default']['OPTIONS']", DATABASE_URL=POSTGRES)
+    assert options == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler_that_cannot_keep_them():
+    options = setting_in("DATABASES['default']['OPTIONS']", DATABASE_URL=POSTGRES, DB_PREPARED_STATEMENTS="0")
+    assert options == {"server_side_binding": True, "prepare_threshold": None}
+
+
+def test_options_in_the_database_url_are_kept():
+    options = setting_in("DATABASES['default']['OPTIONS']", DATABASE_URL=POSTGRES + "?sslmode=require")
+    assert options["sslmode"] == "require" and options["server_side_binding"] is True
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_a_query_a_connection_repeats_is_prepared_on_postgresql():
+    from generations.models import JobSet
+
+    for _ in range(6):
+        list(JobSet.objects.filter(prompt="prepared?"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    # Sent as a statement with a parameter, not with the prompt quoted into it.
+    assert any('"generations_jobset"."prompt" = $1' in statement for statement in statements), statements
