@@ -206,19 +206,24 @@ def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZ
     query = job_sets(user, filters)
     if before is not None:
         query = query.filter(id__lt=before)
-    # By index within each job set: Job's default order goes through the job set's
-    # creation time, a join the prefetch does not need.
-    shown_jobs = (
-        Job.objects.filter(hidden_at__isnull=not filters.hidden)
-        .order_by("job_set_id", "index")
-        .only(*CARD_JOB_FIELDS)
-    )
     query = (
         query.select_related("style", "user")
-        .prefetch_related(Prefetch("jobs", shown_jobs))
+        .prefetch_related(card_jobs(hidden=filters.hidden))
         .only(*CARD_FIELDS)
     )
     return list(query[:size])
+
+
+def card_jobs(hidden: bool = False) -> Prefetch:
+    """The images a card shows, as a list in its job set's ``card_jobs``: hidden ones or the rest.
+
+    A list rather than the ``jobs`` manager's cache: filling that makes a queryset per job set,
+    about 0.3 ms a page.
+    """
+    # By index within each job set: Job's default order goes through the job set's
+    # creation time, a join the prefetch does not need.
+    jobs = Job.objects.filter(hidden_at__isnull=not hidden).order_by("job_set_id", "index")
+    return Prefetch("jobs", jobs.only(*CARD_JOB_FIELDS), to_attr="card_jobs")
 
 
 def starred(user, job_sets: list[JobSet]) -> set[int]:

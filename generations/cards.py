@@ -9,6 +9,7 @@ queue places only when a card is waiting.
 
 from __future__ import annotations
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString, mark_safe
 
@@ -17,9 +18,15 @@ from .models import Job, JobSet
 
 
 def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
-    """The cards of ``job_sets`` (jobs prefetched, style selected), newest first as given."""
+    """The cards of ``job_sets`` (style selected), newest first as given.
+
+    Their images are read here unless fetched with ``browse.card_jobs`` (the gallery's page).
+    """
     if not job_sets:
         return mark_safe("")  # noqa: S308 (an empty string)
+    # Their images, in one query, unless the caller fetched them already (the gallery does,
+    # choosing between the hidden images and the others).
+    prefetch_related_objects(job_sets, browse.card_jobs())
     context = {
         "job_sets": job_sets,
         "positions": selectors.queue_positions(job_sets),

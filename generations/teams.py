@@ -75,3 +75,12 @@ def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membersh
 
 def members_of(team: Team) -> list[Membership]:
     return list(Membership.objects.filter(team=team).select_related("user").order_by("user__username"))
+
+
+def member_names(team: Team) -> list[tuple[int, str]]:
+    """(user id, username) of everyone in ``team``, by username: the gallery's "whose work" tabs.
+
+    Plain rows, not memberships with their users: the gallery draws this on every page.
+    """
+    names = Membership.objects.filter(team=team).order_by("user__username")
+    return list(names.values_list("user_id", "user__username"))

@@ -74,3 +74,21 @@ def test_the_card_of_someone_elses_job_set_names_them_and_offers_no_cancel(clien
     client.force_login(alice)
     html = client.get("/").content.decode()
     assert ">Cancel<" in html and 'name="csrfmiddlewaretoken"' in html
+
+
+def test_a_card_drawn_on_its_own_shows_the_images_the_gallery_shows(client, alice, media_root):
+    from generations import hiding
+
+    client.force_login(alice)
+    job_set = make_finished(alice, batch_size=4)
+    hidden, *kept = list(job_set.jobs.order_by("index"))
+    hiding.hide(Job.objects.filter(pk=hidden.pk), alice)
+    # The gallery, the card a poll or a retry answers with, and the gallery's "Hidden" view.
+    for url, shown, left_out in (
+        ("/", kept, [hidden]),
+        (f"/job-sets/{job_set.pk}/card/", kept, [hidden]),
+        ("/?hidden=1", [hidden], kept),
+    ):
+        html = client.get(url).content.decode()
+        assert all(f'data-job="{job.pk}"' in html for job in shown), url
+        assert not any(f'data-job="{job.pk}"' in html for job in left_out), url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 from html import unescape
@@ -367,3 +368,19 @@ def test_the_form_offers_the_active_styles_it_was_given_and_still_checks_a_choic
     assert len(offered) == Style.objects.filter(is_active=True).count()
     sent = GenerateForm({"prompt": "a fox", "style_id": str(retired.pk)}, styles=styles)
     assert not sent.is_valid() and "style_id" in sent.errors
+
+
+def test_the_whose_work_tabs_name_my_teammates_only_and_mark_the_one_shown(
+    client, alice, bob, team_a, django_user_model
+):
+    from generations import teams
+
+    carol = django_user_model.objects.create_user("carol", password="carol-password-1")
+    dave = django_user_model.objects.create_user("dave", password="dave-password-1")
+    teams.add_member(team_a, dave)
+    teams.add_member(team_a, carol)
+    client.force_login(alice)
+    html = client.get(f"/?member={dave.pk}").content.decode()
+    tabs = re.findall(r'<a href="\?member=(\d+)"[^>]*?( aria-current="page")?>([^<]+)</a>', html)
+    # By name, without me (my work is "Mine") and without bob, who is in another team.
+    assert tabs == [(str(carol.pk), "", "carol"), (str(dave.pk), ' aria-current="page"', "dave")]

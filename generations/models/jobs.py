@@ -151,8 +151,8 @@ class JobSet(models.Model):
 
     @property
     def has_failed_download(self) -> bool:
-        """A finished image the gateway made that we could not store (uses prefetched jobs)."""
-        return any(job.needs_download and job.download_error for job in self.jobs.all())
+        """A finished image its card shows that we could not store (``browse.card_jobs`` fetched them)."""
+        return any(job.needs_download and job.download_error for job in self.card_jobs)
 
     def payload(self) -> dict:
         """The exact JSON body to send upstream (quality and batch size always explicit)."""

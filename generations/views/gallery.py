@@ -31,7 +31,7 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         filters=filters,
         query=filters.query_string(),
         membership=membership,
-        members=teams.members_of(team) if team else [],
+        members=teams.member_names(team) if team else [],
         collections=list(browse.visible_collections(request.user, team)),
         # Every style, retired ones too (old images carry them); the form offers the active ones
         # from the same read. Left unread for the older-cards fragment, which shows neither.
@@ -130,9 +130,7 @@ def details(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def card(request: HttpRequest, pk: int) -> HttpResponse:
-    job_set = get_object_or_404(
-        selectors.visible_job_sets(request.user).select_related("style").prefetch_related("jobs"), pk=pk
-    )
+    job_set = get_object_or_404(selectors.visible_job_sets(request.user).select_related("style"), pk=pk)
     response = cards.card_response(request, job_set)
     if not job_set.is_pending:
         response["HX-Trigger"] = SPEND_CHANGED
@@ -152,12 +150,7 @@ def _managed_job_set(request: HttpRequest, pk: int) -> JobSet:
 
 
 def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
-    job_set = (
-        selectors.visible_job_sets(request.user)
-        .select_related("style")
-        .prefetch_related("jobs")
-        .get(pk=job_set.pk)
-    )
+    job_set = selectors.visible_job_sets(request.user).select_related("style").get(pk=job_set.pk)
     response = cards.card_response(request, job_set)
     response["HX-Trigger"] = SPEND_CHANGED
     return response
