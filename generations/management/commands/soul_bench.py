@@ -426,8 +426,9 @@ def _document(header, cells, missed, collected, options, minutes) -> str:
         for key, page in results.get("web", {}).items():
             if isinstance(page, dict) and "sql_ms" in page:
                 lines.append(
-                    f"  - {key}: p95 {page['p95_ms']} ms, of which about {page['sql_ms']} ms in "
-                    f"{page['queries']} queries; slowest query {page['slowest_ms']} ms: "
+                    f"  - {key}: p95 {page['p95_ms']} ms; its {page['queries']} queries took "
+                    f"{page['sql_ms']} ms (median of the counted requests); slowest query "
+                    f"{page['slowest_ms']} ms: "
                     f"`{page['slowest_sql'][:160]}…`"
                 )
         for key, run in results.get("upstream", {}).items():
