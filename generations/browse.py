@@ -226,15 +226,11 @@ def card_jobs(hidden: bool = False) -> Prefetch:
     return Prefetch("jobs", jobs.only(*CARD_JOB_FIELDS), to_attr="card_jobs")
 
 
-def starred(user, job_sets: list[JobSet]) -> set[int]:
-    """Which of these job sets' images ``user`` has starred (one query)."""
-    if not job_sets:
+def starred(user, jobs: list[Job]) -> set[int]:
+    """Which of ``jobs`` ``user`` has starred (one query, none for no jobs)."""
+    if not jobs:
         return set()
-    return set(
-        Favourite.objects.filter(user=user, job__job_set__in=[js.pk for js in job_sets]).values_list(
-            "job_id", flat=True
-        )
-    )
+    return set(Favourite.objects.filter(user=user, job__in=jobs).values_list("job_id", flat=True))
 
 
 def matching_jobs(user, filters: Filters) -> QuerySet[Job]:

@@ -3,8 +3,8 @@
 A card shows who may cancel or retry (the person and their membership), which
 images they starred and the place in the queue. Every view and page that draws
 cards goes through here, so a card looks the same wherever it comes from. The
-stars and queue places are always looked up here: the stars in one query, the
-queue places only when a card is waiting.
+stars and queue places are always looked up here: the stars in one query (none
+while no card has an image), the queue places only when a card is waiting.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
     context = {
         "job_sets": job_sets,
         "positions": selectors.queue_positions(job_sets),
-        "starred": browse.starred(request.user, job_sets),
+        "starred": browse.starred(request.user, [job for job_set in job_sets for job in job_set.card_jobs]),
         "user": request.user,
         "current_membership": teams.current_membership(request.user),
     }

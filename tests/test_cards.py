@@ -92,3 +92,14 @@ def test_a_card_drawn_on_its_own_shows_the_images_the_gallery_shows(client, alic
         html = client.get(url).content.decode()
         assert all(f'data-job="{job.pk}"' in html for job in shown), url
         assert not any(f'data-job="{job.pk}"' in html for job in left_out), url
+
+
+def test_a_waiting_cards_poll_does_not_look_for_stars_it_cannot_have(client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(alice)
+    job_set = make_job_set(alice)  # waiting: no images yet
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(f"/job-sets/{job_set.pk}/card/").status_code == 200
+    assert not [q for q in captured.captured_queries if "generations_favourite" in q["sql"]]
