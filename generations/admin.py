@@ -4,8 +4,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import gateway, services, styles
-from .models import (
+from generations import services, styles
+from generations.models import (
     Attempt,
     Budget,
     Character,
@@ -18,7 +18,8 @@ from .models import (
     Style,
     Team,
 )
-from .soul.client import SoulError
+from generations.upstream import gateway
+from generations.upstream.client import SoulError
 
 
 @admin.register(Style)

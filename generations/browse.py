@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .models import Collection, CollectionItem, Favourite, Job, JobSet, Membership, Team
-from .selectors import visible_job_sets
-from .soul import params
+from generations.models import Collection, CollectionItem, Favourite, Job, JobSet, Membership, Team
+from generations.selectors import visible_job_sets
+from soulwire import params
 
 # A screenful or two (a batch-4 card holds four images); older ones load as you scroll.
 PAGE_SIZE = 24

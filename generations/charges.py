@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import JobSet
+from generations.models import JobSet
 
 
 def charge_for(status: str, job_statuses: Iterable[str]) -> str:

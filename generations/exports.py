@@ -11,7 +11,7 @@ import zipfile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from .models import Job
+from generations.models import Job
 
 FIELDS = [
     "file",

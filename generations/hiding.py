@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from .models import Job, JobSet
+from generations.models import Job, JobSet
 
 
 def hide(jobs: QuerySet[Job], user) -> list[int]:

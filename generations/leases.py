@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Lease
+from generations.models import Lease
 
 
 def acquire(name: str, holder: str, seconds: float, replacing: str | None = None) -> bool:

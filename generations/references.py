@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 from PIL import Image, UnidentifiedImageError
 
-from .models import ReferenceUpload
+from generations.models import ReferenceUpload
 
 SALT = "soulsite.reference-link"
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import Job, JobSet, Membership, SpendDay, Team
-from .spend import cents
+from generations.models import Job, JobSet, Membership, SpendDay, Team
+from generations.spend import cents
 
 
 def my_team_ids(user) -> QuerySet:

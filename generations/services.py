@@ -25,11 +25,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import backoff, downloads, gateway, references, spend, spend_days, tracking
-from .charges import charge_for
-from .models import Attempt, Job, JobSet, Lease, Price
-from .soul import client as soul
-from .soul import params
+from generations import backoff, references, spend, spend_days, tracking
+from generations.charges import charge_for
+from generations.models import Attempt, Job, JobSet, Lease, Price
+from generations.upstream import client as soul
+from generations.upstream import downloads, gateway
+from soulwire import params
 
 log = logging.getLogger(__name__)
 Status = JobSet.Status

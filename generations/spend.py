@@ -16,8 +16,8 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from . import leases
-from .models import Budget, JobSet, SpendDay
+from generations import leases
+from generations.models import Budget, JobSet, SpendDay
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

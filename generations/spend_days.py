@@ -39,8 +39,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Favourite, Job, JobSet, SpendDay
-from .spend import cents
+from generations.models import Favourite, Job, JobSet, SpendDay
+from generations.spend import cents
 
 Key = tuple[date, int | None, int]  # (day in TIME_ZONE, team id, user id)
 CHARGED = Q(charge=JobSet.Charge.CHARGED)

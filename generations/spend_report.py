@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import JobSet, SpendDay
-from .spend import ZERO, Totals, cents
+from generations.models import JobSet, SpendDay
+from generations.spend import ZERO, Totals, cents
 
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
 RESERVED = Q(charge=JobSet.Charge.RESERVED)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from . import downloads
-from .models import Style
-from .soul import client as soul
+from generations.models import Style
+from generations.upstream import client as soul
+from generations.upstream import downloads
 
 log = logging.getLogger(__name__)
 

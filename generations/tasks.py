@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services, tracking
+from generations import services, tracking
 
 
 def send_waiting() -> str:

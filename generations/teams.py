@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F
 
-from .models import Membership, Profile, Team
+from generations.models import Membership, Profile, Team
 
 
 def memberships(user) -> list[Membership]:

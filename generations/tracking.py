@@ -32,8 +32,8 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import leases
-from .models import Attempt, JobSet
+from generations import leases
+from generations.models import Attempt, JobSet
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,8 @@ def next_poll_delay(job_set: JobSet, now) -> float:
 
 def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     """Run the tracker loop if no other is running. Returns what it did, for the task log."""
-    from . import gateway, services
+    from generations import services
+    from generations.upstream import gateway
 
     holder = worker_name()
     if not _take_lease(holder, patient):
@@ -274,7 +275,7 @@ def _dead_here(holder: str) -> bool:
 
 
 def _free_claims_of(holder: str | None) -> None:
-    from .models import JobSet
+    from generations.models import JobSet
 
     if holder:
         # Expired rather than cleared: an abandoned send is recognised by an expired claim.

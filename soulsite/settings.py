@@ -107,17 +107,19 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "generations.context_processors.soulsite",
+                "generations.web.context_processors.soulsite",
             ],
+            # The template helpers live with the rest of the web layer, not in the app's root.
+            "libraries": {"soul": "generations.web.templatetags.soul"},
         },
     },
     {
-        # Only the gallery's cards, which a page draws dozens of times (see generations/jinja.py).
+        # Only the gallery's cards, which a page draws dozens of times (see generations/web/jinja.py).
         "NAME": "jinja2",
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
-        "OPTIONS": {"environment": "generations.jinja.environment"},
+        "OPTIONS": {"environment": "generations.web.jinja.environment"},
     },
 ]
 

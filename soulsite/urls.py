@@ -7,5 +7,5 @@ admin.site.site_title = "soulsite admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("generations.urls")),
+    path("", include("generations.web.urls")),
 ]

@@ -15,8 +15,8 @@ import requests
 from django.conf import settings
 
 from generations import catalogue
-from generations.soul import client as soul_client
-from generations.soul.sandbox import SandboxConfig, SandboxServer
+from generations.upstream import client as soul_client
+from soulsandbox.server import SandboxConfig, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

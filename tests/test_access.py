@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from generations import references, teams
-from generations.forms import GenerateForm
 from generations.models import Character, Job, JobSet, Membership, Profile, ReferenceUpload, Team
+from generations.web.forms import GenerateForm
 from tests.factories import make_job_set
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generations.bench import web
+from soulbench import web
 from tests.factories import make_finished
 
 pytestmark = pytest.mark.django_db

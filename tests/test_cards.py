@@ -9,8 +9,8 @@ import pytest
 from django.template import engines
 from django.test import RequestFactory
 
-from generations import cards
 from generations.models import Favourite, Job, JobSet
+from generations.web import cards
 from tests.factories import make_finished, make_job_set
 
 pytestmark = pytest.mark.django_db

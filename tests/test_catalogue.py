@@ -14,7 +14,7 @@ from PIL import Image
 
 from generations import references, services
 from generations.models import Character, JobSet, ReferenceUpload, Style
-from generations.soul import params
+from soulwire import params
 from tests.factories import make_job_set
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_admins_sync_styles_from_the_list(admin_client):
 
 
 def test_a_failed_sync_says_why_and_changes_nothing(admin_client, settings):
-    from generations.soul import client as soul_client
+    from generations.upstream import client as soul_client
     from tests.servers import closed_port_url
 
     settings.SOUL_API_BASE_URL = closed_port_url()

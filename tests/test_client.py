@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from generations.soul import client as soul
-from generations.soul.client import (
+from generations.upstream import client as soul
+from generations.upstream.client import (
     POLL_PATH,
     SUBMIT_PATH,
     AccessDenied,
@@ -41,7 +41,7 @@ from generations.soul.client import (
     parse_job_set,
     parse_styles,
 )
-from generations.soul.sandbox import SandboxConfig, SandboxServer
+from soulsandbox.server import SandboxConfig, SandboxServer
 
 KEY = "test-key-7d2e9b1c4a"
 JOB_SET_ID = "62d118c0-5b1a-4c8e-9f3d-2a7b6c5d4e3f"

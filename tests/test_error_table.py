@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations import gateway, services
+from generations import services
 from generations.models import Attempt, GatewayState, JobSet
-from generations.soul import client as soul_client
+from generations.upstream import client as soul_client
+from generations.upstream import gateway
 from tests.factories import make_job_set
 from tests.servers import closed_port_url
 

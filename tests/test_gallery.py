@@ -354,7 +354,7 @@ def test_a_retired_style_can_still_filter_the_gallery_but_is_no_longer_offered(c
 
 
 def test_the_form_offers_the_active_styles_it_was_given_and_still_checks_a_choice_in_the_database(db):
-    from generations.forms import GenerateForm
+    from generations.web.forms import GenerateForm
 
     retired = Style.objects.get(name="Realistic")
     Style.objects.filter(pk=retired.pk).update(is_active=False)

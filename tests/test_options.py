@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from generations.models import Character, JobSet
-from generations.soul import params
+from soulwire import params
 
 GENERAL = params.GENERAL_STYLE_ID
 SOME_UUID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"

@@ -13,10 +13,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from generations import gateway, services
+from generations import services
 from generations.models import Attempt, GatewayState, Job, JobSet
-from generations.soul import client as soul_client
-from generations.soul.sandbox import SandboxConfig, SandboxServer
+from generations.upstream import client as soul_client
+from generations.upstream import gateway
+from soulsandbox.server import SandboxConfig, SandboxServer
 from tests.factories import make_job_set
 from tests.servers import closed_port_url
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 from PIL import Image, ImageChops
 
-from generations.soul import params, render
-from generations.soul.sandbox import (
+from soulsandbox import render
+from soulsandbox.server import (
     POLL_PATH,
     STYLES_PATH,
     SUBMIT_PATH,
@@ -25,6 +25,7 @@ from generations.soul.sandbox import (
     outcomes_for,
     parse_seconds_range,
 )
+from soulwire import params
 
 KEY = "sandbox-test-key-4f1c"
 SIZE = "1696x960"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from generations.soul.sandbox import (
+from soulsandbox.server import (
     FAULT_FIELDS,
     FAULTS_PATH,
     POLL_PATH,

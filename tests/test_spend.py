@@ -17,8 +17,8 @@ from django.utils import timezone
 from generations import services, spend, spend_days, spend_report
 from generations.charges import charge_for
 from generations.models import Budget, JobSet, Price, SpendDay
-from generations.soul import client as soul_client
-from generations.soul.sandbox import SandboxConfig, SandboxServer
+from generations.upstream import client as soul_client
+from soulsandbox.server import SandboxConfig, SandboxServer
 from tests.factories import make_job_set
 
 Status, Charge = JobSet.Status, JobSet.Charge

@@ -8,10 +8,10 @@ from django.template.defaultfilters import truncatechars
 from django.urls import reverse, set_script_prefix
 from django.utils.safestring import mark_safe
 
-from generations import jinja, paths
-from generations.forms import GenerateForm
 from generations.models import JobSet
-from generations.templatetags import soul
+from generations.web import jinja, paths
+from generations.web.forms import GenerateForm
+from generations.web.templatetags import soul
 from tests.factories import make_finished
 
 pytestmark = pytest.mark.django_db

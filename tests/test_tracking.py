@@ -12,7 +12,7 @@ from PIL import Image
 
 from generations import services, tracking
 from generations.models import Attempt, JobSet
-from generations.soul import client as soul_client
+from generations.upstream import client as soul_client
 from tests.factories import make_finished_upstream, make_job_set
 from tests.servers import SilentServer
 
@@ -272,7 +272,7 @@ def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monke
 def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, media_root):
     import threading
 
-    from generations import downloads
+    from generations.upstream import downloads
 
     # Each fetch waits for all four to be under way: fetched one after another, they never would be.
     together = threading.Barrier(4, timeout=10)
@@ -295,7 +295,7 @@ def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, 
 
 
 def test_one_image_that_fails_to_download_does_not_hold_back_the_others(alice, monkeypatch, media_root):
-    from generations import downloads
+    from generations.upstream import downloads
 
     def fetch(job, url, kind):
         if job.index == 2:
@@ -315,7 +315,7 @@ def test_one_image_that_fails_to_download_does_not_hold_back_the_others(alice, m
 def test_an_unexpected_storage_error_is_raised_after_the_other_images_are_recorded(
     alice, monkeypatch, media_root
 ):
-    from generations import downloads
+    from generations.upstream import downloads
 
     def fetch(job, url, kind):
         if job.index == 0:

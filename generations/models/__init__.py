@@ -1,12 +1,12 @@
 """soulsite's models, one module per subject."""
 
-from .catalogue import Price, Style
-from .jobs import Attempt, Job, JobSet, result_path
-from .keeping import Collection, CollectionItem, Favourite
-from .references import Character, ReferenceUpload
-from .spend import SpendDay
-from .system import GatewayState, Lease
-from .teams import Budget, Membership, Profile, Team
+from generations.models.catalogue import Price, Style
+from generations.models.jobs import Attempt, Job, JobSet, result_path
+from generations.models.keeping import Collection, CollectionItem, Favourite
+from generations.models.references import Character, ReferenceUpload
+from generations.models.spend import SpendDay
+from generations.models.system import GatewayState, Lease
+from generations.models.teams import Budget, Membership, Profile, Team
 
 __all__ = [
     "Attempt",

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from ..soul import params
+from soulwire import params
 
 
 class Style(models.Model):

@@ -8,10 +8,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from ..soul import params
-from .catalogue import Style
-from .references import Character, ReferenceUpload
-from .teams import Team
+from generations.models.catalogue import Style
+from generations.models.references import Character, ReferenceUpload
+from generations.models.teams import Team
+from soulwire import params
 
 
 class JobSet(models.Model):

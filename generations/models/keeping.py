@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .jobs import Job
-from .teams import Team
+from generations.models.jobs import Job
+from generations.models.teams import Team
 
 
 class Favourite(models.Model):

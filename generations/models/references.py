@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from .teams import Team
+from generations.models.teams import Team
 
 
 class Character(models.Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .teams import Team
+from generations.models.teams import Team
 
 
 class SpendDay(models.Model):

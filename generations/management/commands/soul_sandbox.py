@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.soul.sandbox import SandboxConfig, SandboxServer
+from soulsandbox.server import SandboxConfig, SandboxServer
 
 # Fault and webhook flags: (config field, type, help). Each flag's default comes from
 # SOUL_SANDBOX_<FIELD> (upper case) when that variable is set and not empty.

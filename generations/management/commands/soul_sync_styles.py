@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from generations import styles
-from generations.soul.client import SoulError
+from generations.upstream.client import SoulError
 
 
 class Command(BaseCommand):

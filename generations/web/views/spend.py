@@ -10,8 +10,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import spend, spend_report, teams
-from ..models import JobSet
+from generations import spend, spend_report, teams
+from generations.models import JobSet
 
 SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
 

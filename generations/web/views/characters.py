@@ -9,8 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import teams
-from ..models import Character
+from generations import teams
+from generations.models import Character
 
 
 class CharacterForm(forms.ModelForm):
@@ -53,7 +53,7 @@ def delete_character(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """A character's picture, only to its team."""
-    from .media import _file_response
+    from generations.web.views.media import _file_response
 
     character = get_object_or_404(Character, pk=pk, team__memberships__user=request.user)
     if not character.thumbnail:

@@ -16,8 +16,8 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import references, selectors, spend_days
-from ..models import Job, Style
+from generations import references, selectors, spend_days
+from generations.models import Job, Style
 
 
 def _file_response(name: str, content_type: str | None = None) -> HttpResponse:

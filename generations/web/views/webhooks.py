@@ -19,8 +19,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, tracking
-from .models import Attempt, JobSet
+from generations import services, tracking
+from generations.models import Attempt, JobSet
 
 log = logging.getLogger(__name__)
 

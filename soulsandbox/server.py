@@ -59,7 +59,8 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from . import params, render
+from soulsandbox import render
+from soulwire import params
 
 JOB_SET_TYPE = "text2image_soul"
 SUBMIT_PATH = "/ai-model-api/v1/generateSoul"

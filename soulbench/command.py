@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from generations.bench import databases, report
+from soulbench import databases, report
 
 CAP = 4
 SPEED_CHECK_STEPS = 5_000_000
@@ -158,7 +158,7 @@ class Command(BaseCommand):
         from django.db import connection
         from django.urls import NoReverseMatch, reverse
 
-        from generations.bench import seed, web
+        from soulbench import seed, web
 
         logging.getLogger("django-q").setLevel(logging.WARNING)
         results: dict = {"sizes": options["sizes"], "vendor": connection.vendor}
@@ -219,8 +219,8 @@ class Command(BaseCommand):
     def _measure_upstream(self, options, results, user, team, rng, say, save) -> None:
         from django.db import connection
 
-        from generations.bench import processes, upstream
-        from generations.soul.sandbox import SandboxConfig, SandboxServer
+        from soulbench import processes, upstream
+        from soulsandbox.server import SandboxConfig, SandboxServer
 
         # The cluster's and gunicorn's logs stay after the run, for a look when a number is odd.
         logs = settings.VAR_DIR / "bench-logs" / connection.vendor

@@ -15,8 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import selectors, teams
-from ..models import Budget, Membership
+from generations import selectors, teams
+from generations.models import Budget, Membership
 
 User = get_user_model()
 

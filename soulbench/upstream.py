@@ -18,10 +18,10 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .. import services
-from ..models import Attempt, Job, JobSet
-from ..soul.sandbox import SandboxServer
-from .web import percentile
+from generations import services
+from generations.models import Attempt, Job, JobSet
+from soulbench.web import percentile
+from soulsandbox.server import SandboxServer
 
 UPSTREAM_COUNTERS = ("submits_accepted", "submits_replayed", "submits_rejected", "polls")
 

@@ -19,9 +19,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .. import spend_days
-from ..models import Job, JobSet, Price, Style
-from ..soul import params
+from generations import spend_days
+from generations.models import Job, JobSet, Price, Style
+from soulwire import params
 
 CHUNK = 5000
 # One job set every 5 minutes, night and day: 100,000 cover about a year (a busy team's year; one

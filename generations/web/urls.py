@@ -1,7 +1,6 @@
 from django.urls import path, re_path
 
-from . import webhooks
-from .views import characters, gallery, keeping, media, spend, teams
+from generations.web.views import characters, gallery, keeping, media, spend, teams, webhooks
 
 urlpatterns = [
     path("", gallery.gallery, name="gallery"),

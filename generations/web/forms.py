@@ -13,10 +13,10 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import Jinja2
 
-from . import references
-from .models import Character, JobSet, ReferenceUpload, Style
-from .sizes import size_choices
-from .soul import params
+from generations import references
+from generations.models import Character, JobSet, ReferenceUpload, Style
+from generations.web.sizes import size_choices
+from soulwire import params
 
 STRENGTH_ATTRS = {"type": "range", "step": "0.01", "min": "0", "max": "1", "class": "slider"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .soul import params
+from soulwire import params
 
 COMMON_RATIOS = ((1, 1), (2, 3), (3, 2), (3, 4), (4, 3), (9, 16), (16, 9))
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, cards, exports, hiding, selectors, spend_days, teams, tracking
-from ..models import Collection, CollectionItem, Favourite, Job, JobSet
+from generations import browse, exports, hiding, selectors, spend_days, teams, tracking
+from generations.models import Collection, CollectionItem, Favourite, Job, JobSet
+from generations.web import cards
 
 MAX_ZIP_IMAGES = 500
 

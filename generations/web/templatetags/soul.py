@@ -1,9 +1,9 @@
 from django import template
 from django.utils import timezone
 
-# Modules, not names: generations.jinja uses this module's filters, so the imports go both ways.
-from .. import cards, jinja, paths
-from ..soul import params
+# Modules, not names: generations.web.jinja uses this module's filters, so the imports go both ways.
+from generations.web import cards, jinja, paths
+from soulwire import params
 
 register = template.Library()
 
@@ -50,13 +50,13 @@ def get_item(mapping, key):
 
 @register.simple_tag
 def path(name: str, *args) -> str:
-    """``{% url %}`` for the links of the pages drawn most often (see generations.paths)."""
+    """``{% url %}`` for the links of the pages drawn most often (see generations.web.paths)."""
     return paths.path(name, *args)
 
 
 @register.simple_tag(takes_context=True, name="cards")
 def cards_tag(context, job_sets) -> str:
-    """The cards of ``job_sets``, drawn by the Jinja2 card (see generations.cards)."""
+    """The cards of ``job_sets``, drawn by the Jinja2 card (see generations.web.cards)."""
     return cards.render_cards(context["request"], job_sets)
 
 

@@ -16,8 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .models import GatewayState
-from .soul import client as soul
+from generations.models import GatewayState
+from generations.upstream import client as soul
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ language those two took about 60% of the page's time; Jinja2 compiles a template
 to Python once and draws the same markup several times faster. So the card and
 the generate form are Jinja2 templates (templates/jinja2/), and every other page
 stays in Django's: they draw these through ``{% cards %}``, ``{% star %}`` and
-``{% generate_form %}`` (see ``generations.cards`` and ``generations.views.gallery``).
+``{% generate_form %}`` (see ``generations.web.cards`` and ``generations.web.views.gallery``).
 Filters both kinds of template use (``aspect``, ``elapsed``...) are the Django
 templates' own functions, so a value looks the same everywhere; the ones only the
 Jinja2 templates use are defined here.
@@ -21,9 +21,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from jinja2 import Environment, StrictUndefined
 
-from . import paths
-from .sizes import size_parts
-from .templatetags import soul
+from generations.web import paths
+from generations.web.sizes import size_parts
+from generations.web.templatetags import soul
 
 
 def shown(value) -> str:

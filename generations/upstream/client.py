@@ -24,7 +24,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import params
+from soulwire import params
 
 log = logging.getLogger(__name__)
 

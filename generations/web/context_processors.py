@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from . import teams
-from .models import GatewayState
+from generations import teams
+from generations.models import GatewayState
 
 
 def soulsite(request):

@@ -18,8 +18,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from PIL import Image, UnidentifiedImageError
 
-from .models import Job, result_path
-from .soul.client import SoulError, get_client
+from generations.models import Job, result_path
+from generations.upstream.client import SoulError, get_client
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
 

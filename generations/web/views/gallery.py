@@ -12,10 +12,11 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import browse, cards, jinja, references, selectors, services, spend, teams
-from ..forms import GenerateForm, initial_from
-from ..models import JobSet, Price, Style
-from ..soul import params
+from generations import browse, references, selectors, services, spend, teams
+from generations.models import JobSet, Price, Style
+from generations.web import cards, jinja
+from generations.web.forms import GenerateForm, initial_from
+from soulwire import params
 
 SPEND_CHANGED = "spend-changed"
 
@@ -25,7 +26,7 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
     team = membership.team if membership else None
     filters = browse.parse(request.user, team, request.GET)
     job_sets = browse.page(request.user, filters, before=before)
-    # The cards look up their own stars and queue places (generations.cards).
+    # The cards look up their own stars and queue places (generations.web.cards).
     return dict(
         job_sets=job_sets,
         filters=filters,

@@ -13,8 +13,9 @@ from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString, mark_safe
 
-from . import browse, jinja, selectors, teams
-from .models import Job, JobSet
+from generations import browse, selectors, teams
+from generations.models import Job, JobSet
+from generations.web import jinja
 
 
 def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
