@@ -41,10 +41,12 @@ test-scale:
 # Seeds throw-away databases (SQLite, and PostgreSQL `soulsite_bench` when reachable), measures,
 # prints a table and writes docs/BENCHMARKS.md. Options: make bench BENCH_ARGS="--drain-budget 0".
 bench: install-dev
-	$(PY) manage.py soul_bench $(BENCH_ARGS)
+	$(PY) -m soulbench $(BENCH_ARGS)
 
+# ruff, then the house's layer contracts (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md).
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) var/test-*.sqlite3*

@@ -4,7 +4,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from generations import services, styles
+from generations.actions import jobsets, styles
 from generations.models import (
     Attempt,
     Budget,
@@ -18,7 +18,6 @@ from generations.models import (
     Style,
     Team,
 )
-from generations.upstream import gateway
 from generations.upstream.client import SoulError
 
 
@@ -185,26 +184,26 @@ class JobSetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Poll now (in flight only)")
     def poll_now(self, request, queryset):
-        self._report(request, sum(services.poll_now(js) for js in queryset), queryset.count(), "Polling now")
+        self._report(request, sum(jobsets.poll_now(js) for js in queryset), queryset.count(), "Polling now")
 
     @admin.action(description="Retry failed downloads")
     def retry_download(self, request, queryset):
-        done = sum(bool(services.retry_downloads(js)) for js in queryset)
+        done = sum(bool(jobsets.retry_downloads(js)) for js in queryset)
         self._report(request, done, queryset.count(), "Downloading again")
 
     @admin.action(description="Mark failed (pending or unconfirmed only)")
     def mark_failed(self, request, queryset):
-        done = sum(services.mark_failed(js, _who(request)) for js in queryset)
+        done = sum(jobsets.mark_failed(js, _who(request)) for js in queryset)
         self._report(request, done, queryset.count(), "Marked failed")
 
     @admin.action(description="Settle unconfirmed: it went through (charged)")
     def settle_charged(self, request, queryset):
-        done = sum(services.settle_unconfirmed(js, True, _who(request)) for js in queryset)
+        done = sum(jobsets.settle_unconfirmed(js, True, _who(request)) for js in queryset)
         self._report(request, done, queryset.count(), "Settled as charged")
 
     @admin.action(description="Settle unconfirmed: it did not go through (not charged)")
     def settle_not_charged(self, request, queryset):
-        done = sum(services.settle_unconfirmed(js, False, _who(request)) for js in queryset)
+        done = sum(jobsets.settle_unconfirmed(js, False, _who(request)) for js in queryset)
         self._report(request, done, queryset.count(), "Settled as not charged")
 
 
@@ -238,8 +237,7 @@ class GatewayStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume sending (after fixing the key or the subscription)")
     def resume_sending(self, request, queryset):
-        gateway.resume()
-        services.enqueue_send()
+        jobsets.resume_sending()
         self.message_user(request, "Sending resumed; waiting job sets go out now.", messages.SUCCESS)
 
 

@@ -2,73 +2,35 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
 
+from generations.management.children import Child, ChildDidNotStart, environment
 
-def _environment(**extra: str) -> dict[str, str]:
-    """This process's environment (the throw-away database, the broker, the sandbox), plus ``extra``."""
-    env = dict(os.environ)
-    env.update({key: value for key, value in extra.items() if value is not None})
-    return env
-
-
-class Child:
-    """A subprocess in its own session, so the whole tree can be measured and stopped."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path):
-        self.name, self.log_path = name, log_path
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, grace: float = 20.0) -> None:
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait()
-        # Whatever the leader left behind in its group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self.log.close()
+# A cluster finishing its tasks after the drain, or gunicorn its requests, may take a while.
+STOP_GRACE_SECONDS = 20.0
 
 
 def start_cluster(log_path: Path, **env: str) -> Child:
     """`manage.py soul_cluster` on this process's database and broker."""
     command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "soul_cluster"]
-    cluster = Child("cluster", command, _environment(LOG_LEVEL="INFO", **env), log_path)
-    deadline = time.monotonic() + 60
-    while " running." not in cluster.log_text():
-        if not cluster.running() or time.monotonic() > deadline:
-            raise RuntimeError(f"the cluster did not start:\n{cluster.log_text()[-3000:]}")
-        time.sleep(0.2)
+    cluster = Child(
+        command,
+        env=environment(LOG_LEVEL="INFO", **env),
+        cwd=settings.BASE_DIR,
+        log_path=log_path,
+        name="the cluster",
+        grace=STOP_GRACE_SECONDS,
+    ).start()
+    try:
+        cluster.wait_for_log(re.escape(" running."), timeout=60, interval=0.2)
+    except ChildDidNotStart:
+        cluster.stop()
+        raise
     return cluster
 
 
@@ -84,15 +46,19 @@ def start_gunicorn(log_path: Path, workers: int = 2, **env: str) -> tuple[Child,
         "--bind",
         "127.0.0.1:0",
     ]
-    web = Child("web", command, _environment(LOG_LEVEL="WARNING", **env), log_path)
-    deadline = time.monotonic() + 60
-    while True:
-        match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", web.log_text())
-        if match:
-            return web, match.group(1)
-        if not web.running() or time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not start:\n{web.log_text()[-3000:]}")
-        time.sleep(0.1)
+    web = Child(
+        command,
+        env=environment(LOG_LEVEL="WARNING", **env),
+        cwd=settings.BASE_DIR,
+        log_path=log_path,
+        name="gunicorn",
+        grace=STOP_GRACE_SECONDS,
+    ).start()
+    try:
+        return web, web.wait_for_log(r"Listening at: (http://127\.0\.0\.1:\d+)", timeout=60).group(1)
+    except ChildDidNotStart:
+        web.stop()
+        raise
 
 
 # --- Memory -------------------------------------------------------------------------

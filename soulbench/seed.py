@@ -19,10 +19,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from generations import spend_days
+from generations.ledger import rollup as spend_days
 from generations.models import Job, JobSet, Price, Style
-from soulwire import params
+from soulwire import contract, params
 
+# The one person who owns every seeded job set; the live measurements log in as them over HTTP.
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-1"
 CHUNK = 5000
 # One job set every 5 minutes, night and day: 100,000 cover about a year (a busy team's year; one
 # person's would take longer). What the spend chip reads, this month's rows, depends on it.
@@ -48,6 +50,21 @@ WORDS = (
     "a medieval market",
     "a robot gardener",
 )
+
+
+def bench_person():
+    """The bench user, and their team (``None`` when this version of soulsite has no teams)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(BENCH_USER, password=BENCH_PASSWORD)
+    try:
+        from generations.actions import teams
+        from generations.models import Membership, Team
+    except ImportError:
+        return user, None
+    team, _ = Team.objects.get_or_create(name="Bench")
+    teams.add_member(team, user, Membership.Role.MANAGER)
+    return user, team
 
 
 def seed(user, team, first: int, count: int, total: int, rng: random.Random) -> None:
@@ -133,7 +150,7 @@ def _jobs(job_set: JobSet, rng: random.Random) -> list[Job]:
             status = "failed"  # a batch that finished partly
         upstream = str(uuid.uuid4())
         job = Job(job_set=job_set, index=index, upstream_id=upstream, status=status)
-        if status in params.TERMINAL_STATUSES:
+        if status in contract.TERMINAL_STATUSES:
             job.finished_at = job_set.finished_at
         if status == "completed":
             folder = f"results/{job_set.created_at:%Y/%m}/{job_set.pk}"

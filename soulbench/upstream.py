@@ -2,7 +2,7 @@
 
 The sandbox runs in this process (its counters are read directly), the cluster
 in another, both on the benchmark's throw-away database. Job sets are created
-the way the generate view creates them (``services.create_job_set``), so each
+the way the generate view creates them (``generations.actions.jobsets.create``), so each
 one enqueues its own send task.
 """
 
@@ -18,8 +18,8 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from generations import services
-from generations.models import Attempt, Job, JobSet
+from generations.actions import jobsets
+from generations.models import Attempt, Job, JobSet, SoulRequest
 from soulbench.web import percentile
 from soulsandbox.server import SandboxServer
 
@@ -27,19 +27,13 @@ UPSTREAM_COUNTERS = ("submits_accepted", "submits_replayed", "submits_rejected",
 
 
 def create(user, team, n: int, rng: random.Random, batch_size: int | None = None) -> int:
-    fields = {
-        "prompt": f"bench {n}: a lighthouse at dusk",
-        "width_and_height": "1536x1536",
-        "quality": rng.choice(("720p", "1080p")),
-        "batch_size": batch_size or (4 if n % 4 == 0 else 1),
-        "seed": None,
-        "enhance_prompt": False,
-        "style": None,
-        "style_strength": None,
-    }
-    if team is not None:
-        fields["team"] = team
-    return services.create_job_set(user, fields).pk
+    request = SoulRequest(
+        prompt=f"bench {n}: a lighthouse at dusk",
+        width_and_height="1536x1536",
+        quality=rng.choice(("720p", "1080p")),
+        batch_size=batch_size or (4 if n % 4 == 0 else 1),
+    )
+    return jobsets.create(user, team, request).pk
 
 
 def wait_finished(pks: list[int], timeout: float) -> bool:
@@ -208,7 +202,7 @@ def drain(
     )
     if not finished:
         for job_set in JobSet.objects.filter(pk__in=pks, status=JobSet.Status.WAITING):
-            services.cancel_waiting(job_set)
+            jobsets.cancel_waiting(job_set)
         wait_finished(pks, timeout=120)
     stats = sandbox.stats()
     backlog = [s for s in samples if s[0] > 0]

@@ -100,3 +100,12 @@ def measure(
         slowest_ms=round(slowest[0], 2),
         slowest_sql=" ".join(slowest[1].split())[:240],
     )
+
+
+def older_paths(user, count: int) -> list[str]:
+    """`/?before=<id>` at ``count`` depths spread through the person's job sets."""
+    from generations.models import JobSet
+
+    ids = list(JobSet.objects.filter(user=user).order_by("id").values_list("id", flat=True))
+    step = max(1, len(ids) // (count + 1))
+    return [f"/?before={ids[n]}" for n in range(step, len(ids), step)][:count]

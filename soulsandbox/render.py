@@ -32,7 +32,7 @@ def preview_size(width: int, height: int, longest: int = PREVIEW_LONGEST_SIDE) -
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-# Results are drawn ahead while their job sets run (see sandbox.SandboxState._paint_ahead):
+# Results are drawn ahead while their job sets run (see soulsandbox.state.SandboxState.paint_ahead):
 # room for both images of a few dozen job sets of four in flight, a few tens of MB at most.
 @lru_cache(maxsize=256)
 def render_png(prompt: str, seed: int, index: int, width: int, height: int) -> bytes:
@@ -43,6 +43,17 @@ def render_png(prompt: str, seed: int, index: int, width: int, height: int) -> b
     _draw_text_block(draw, prompt, width, height)
     _draw_caption(draw, f"seed {seed} \u00b7 #{index + 1}", width, height)
     return _png(image)
+
+
+def result_png(applied: dict, index: int, kind: str) -> bytes:
+    """The PNG of one job's result, ``kind`` "raw" (full size) or "min" (the preview).
+
+    ``applied`` is the job set's ``input_params`` (prompt, seed, width, height).
+    """
+    width, height = applied["width"], applied["height"]
+    if kind == "min":
+        width, height = preview_size(width, height)
+    return render_png(applied["prompt"], applied["seed"], index, width, height)
 
 
 @lru_cache(maxsize=64)

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from soulwire import contract
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -238,7 +240,7 @@ if not SOUL_SANDBOX and not SOUL_API_KEY:
         "subscription key, or unset SOUL_SANDBOX to use the built-in sandbox gateway."
     )
 # The styles endpoint's full path is not documented; this is the likely one.
-SOUL_STYLES_PATH = os.environ.get("SOUL_STYLES_PATH", "/ai-model-api-polling/getTextToImageGetSoulStyles")
+SOUL_STYLES_PATH = os.environ.get("SOUL_STYLES_PATH", contract.STYLES_PATH)
 SOUL_CONNECT_TIMEOUT = envfloat("SOUL_CONNECT_TIMEOUT", 5.0)
 SOUL_READ_TIMEOUT = envfloat("SOUL_READ_TIMEOUT", 30.0)
 SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
@@ -263,7 +265,7 @@ Q_CLUSTER = {
     # its own) and the short "send what is waiting" nudge; each worker process costs ~40 MB.
     "workers": envint("SOUL_Q_WORKERS", 2),
     # A task may run this long; `retry` must exceed it or a slow task runs twice.
-    # The tracker loop (generations.tracking) stays well inside it.
+    # The tracker loop (generations.lifecycle.tracker) stays well inside it.
     "timeout": 120,
     "retry": 180,
     "max_attempts": 2,

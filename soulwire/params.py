@@ -17,6 +17,9 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+# style_id's default, when a request names no style.
+from soulwire.contract import GENERAL_STYLE_ID as GENERAL_STYLE_ID
+
 # The style parameter's wire name. The vendor's samples say ``soul_style_id``
 # but its parameter table, Higgsfield's own API and the sample response all
 # say ``style_id``; keep the name here so it can change in one place.
@@ -48,29 +51,8 @@ DEFAULT_SIZE = "1536x2048"
 DEFAULT_QUALITY = "720p"
 DEFAULT_BATCH_SIZE = 1
 DEFAULT_STRENGTH = 1.0
-GENERAL_STYLE_ID = "464ea177-8d40-4940-8d9d-b438bab269c7"
-
-# Per-job statuses. A job set is finished only when every job is terminal.
-# An unknown status is treated as not terminal (and recorded by the caller).
-PENDING_STATUSES = frozenset({"queued", "in_progress"})
-TERMINAL_STATUSES = frozenset({"completed", "failed", "nsfw", "canceled"})
-# Spellings seen in other Pixazo responses, mapped onto Soul's.
-STATUS_ALIASES = {
-    "succeeded": "completed",
-    "success": "completed",
-    "cancelled": "canceled",
-    "in-progress": "in_progress",
-    "processing": "in_progress",
-    "pending": "queued",
-}
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def normalize_status(status: object) -> str:
-    """Soul's spelling of a job status ('' when missing)."""
-    text = str(status or "").strip().lower()
-    return STATUS_ALIASES.get(text, text)
 
 
 def parse_size(width_and_height: str) -> tuple[int, int]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +12,7 @@ import requests
 from django.conf import settings
 
 from generations import catalogue
+from generations.management.children import Child, environment
 from generations.upstream import client as soul_client
 from soulsandbox.server import SandboxConfig, SandboxServer
 
@@ -137,7 +135,7 @@ def team_b(db):
 @pytest.fixture
 def alice(django_user_model, team_a):
     """A member of team Alpha."""
-    from generations import teams
+    from generations.actions import teams
 
     user = django_user_model.objects.create_user("alice", password="alice-password-1")
     teams.add_member(team_a, user)
@@ -147,7 +145,7 @@ def alice(django_user_model, team_a):
 @pytest.fixture
 def bob(django_user_model, team_b):
     """A member of team Bravo: he must never see Alpha's work."""
-    from generations import teams
+    from generations.actions import teams
 
     user = django_user_model.objects.create_user("bob", password="bob-password-1")
     teams.add_member(team_b, user)
@@ -190,48 +188,37 @@ class Cluster:
     def __init__(self, sandbox_url: str, media_root: Path, log_path: Path, **env: str):
         self.sandbox_url, self.media_root, self.log_path = sandbox_url, media_root, log_path
         self.extra_env = env
-        self.process: subprocess.Popen | None = None
+        self.child: Child | None = None
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="soulsite.settings",
-            DATABASE_URL=_database_url(),
-            SOUL_SANDBOX="1",
-            SOUL_API_KEY="sandbox-test-key",
-            SOUL_API_BASE_URL=self.sandbox_url,
-            MEDIA_ROOT=str(self.media_root),
-            SOUL_Q_WORKERS="3",
-            LOG_LEVEL="INFO",
+        return environment(
+            **{
+                "DJANGO_SETTINGS_MODULE": "soulsite.settings",
+                "DATABASE_URL": _database_url(),
+                "SOUL_SANDBOX": "1",
+                "SOUL_API_KEY": "sandbox-test-key",
+                "SOUL_API_BASE_URL": self.sandbox_url,
+                "MEDIA_ROOT": str(self.media_root),
+                "SOUL_Q_WORKERS": "3",
+                "LOG_LEVEL": "INFO",
+                **self.extra_env,  # a test's own variables win
+            }
         )
-        env.update(self.extra_env)
-        return env
 
     def start(self) -> Cluster:
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "soul_cluster"],
-            env=self.env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = [sys.executable, str(ROOT / "manage.py"), "soul_cluster"]
+        self.child = Child(command, env=self.env(), log_path=self.log_path, name="the cluster", grace=15)
+        self.child.start()
         return self
 
     def kill(self) -> None:
         """SIGKILL the whole cluster: no chance to clean up, as in a crash."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.child:
+            self.child.kill()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
+        if self.child:
+            self.child.stop()
 
 
 @pytest.fixture

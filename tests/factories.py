@@ -1,6 +1,9 @@
 """Small helpers to make job sets in tests."""
 
-from generations import services, spend_days, teams
+from generations.actions import jobsets
+from generations.ledger import rollup as spend_days
+from generations.models import JobSet
+from generations.queries import teams
 
 DEFAULTS = {
     "prompt": "a red fox in fresh snow",
@@ -15,8 +18,10 @@ DEFAULTS = {
 
 
 def make_job_set(user, **fields):
-    fields.setdefault("team", teams.current_team(user))
-    return services.create_job_set(user, {**DEFAULTS, **fields})
+    team = fields.pop("team") if "team" in fields else teams.current_team(user)
+    created_at = fields.pop("created_at", None)
+    request = JobSet(**{**DEFAULTS, **fields}).soul_request()
+    return jobsets.create(user, team, request, created_at=created_at)
 
 
 def png(color=(120, 80, 200), size=(48, 64)) -> bytes:
@@ -82,6 +87,6 @@ def make_finished(user, prompt: str = "a finished picture", **fields):
         finished_at=timezone.now(),
         upstream_id=f"up-{job_set.pk}",
     )
-    spend_days.refresh(job_set)  # as services do when they store images and finish a job set
+    spend_days.refresh(job_set)  # as the lifecycle does when it stores images and finishes a job set
     job_set.refresh_from_db()
     return job_set

@@ -12,8 +12,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from generations import references, teams
+from generations.actions import teams as team_actions
 from generations.models import Character, Job, JobSet, Membership, Profile, ReferenceUpload, Team
+from generations.queries import teams
+from generations.upstream import references
 from generations.web.forms import GenerateForm
 from tests.factories import make_job_set
 
@@ -118,7 +120,7 @@ def test_every_url_in_the_urlconf_has_a_row_in_the_access_table():
 def world(alice, bob, team_a, django_user_model, settings, media_root):
     settings.SOUL_PUBLIC_URL = "https://soul.example.com"
     carol = django_user_model.objects.create_user("carol", password="carol-password-1")
-    teams.add_member(team_a, carol, Membership.Role.MANAGER)
+    team_actions.add_member(team_a, carol, Membership.Role.MANAGER)
     staff = django_user_model.objects.create_user("dave", password="dave-password-1", is_staff=True)
     django_user_model.objects.create_user("erin")
     job_set = make_job_set(alice)
@@ -264,7 +266,7 @@ def test_the_only_manager_cannot_demote_or_remove_themselves(client, world):
 
 
 def test_the_chosen_team_persists_across_sessions(alice, team_b):
-    teams.add_member(team_b, alice)
+    team_actions.add_member(team_b, alice)
     first = Client()
     first.force_login(alice)
     assert teams.current_team(alice).name == "Alpha"
@@ -277,8 +279,8 @@ def test_the_chosen_team_persists_across_sessions(alice, team_b):
 
 
 def test_removed_from_the_chosen_team_you_work_in_your_first_team_and_it_is_remembered(alice, team_b):
-    teams.add_member(team_b, alice)
-    teams.switch(alice, team_b.pk)
+    team_actions.add_member(team_b, alice)
+    team_actions.switch(alice, team_b.pk)
     Membership.objects.filter(user=alice, team=team_b).delete()
     fresh = type(alice).objects.get(pk=alice.pk)
     assert teams.current_team(fresh).name == "Alpha"

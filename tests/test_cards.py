@@ -63,7 +63,7 @@ def test_a_star_click_answers_with_the_new_star(client, alice, media_root):
 
 
 def test_the_card_of_someone_elses_job_set_names_them_and_offers_no_cancel(client, alice, bob, team_a):
-    from generations import teams
+    from generations.actions import teams
 
     teams.add_member(team_a, bob)
     make_job_set(alice, prompt="alice waits")
@@ -77,7 +77,7 @@ def test_the_card_of_someone_elses_job_set_names_them_and_offers_no_cancel(clien
 
 
 def test_a_card_drawn_on_its_own_shows_the_images_the_gallery_shows(client, alice, media_root):
-    from generations import hiding
+    from generations.actions import hiding
 
     client.force_login(alice)
     job_set = make_finished(alice, batch_size=4)

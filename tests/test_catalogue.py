@@ -12,8 +12,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from PIL import Image
 
-from generations import references, services
+from generations.lifecycle import send
 from generations.models import Character, JobSet, ReferenceUpload, Style
+from generations.upstream import references
 from soulwire import params
 from tests.factories import make_job_set
 
@@ -186,7 +187,7 @@ def test_an_upload_goes_upstream_as_a_signed_link_that_serves_only_that_file_unt
     job_set = JobSet.objects.get()
     assert job_set.reference_upload and job_set.image_reference_image_url == ""
 
-    body = services.build_payload(job_set)
+    body = send.request_body(job_set)
     assert body["image_reference_type"] == "image_url"
     link = body["image_reference_image_url"]
     assert link.startswith("https://soul.example.com/references/") and not params.validate(body)

@@ -22,8 +22,6 @@ import pytest
 
 from generations.upstream import client as soul
 from generations.upstream.client import (
-    POLL_PATH,
-    SUBMIT_PATH,
     AccessDenied,
     BadRequest,
     ConcurrencyLimited,
@@ -41,7 +39,8 @@ from generations.upstream.client import (
     parse_job_set,
     parse_styles,
 )
-from soulsandbox.server import SandboxConfig, SandboxServer
+from soulsandbox import SandboxConfig, SandboxServer
+from soulwire.contract import POLL_PATH, SUBMIT_PATH
 
 KEY = "test-key-7d2e9b1c4a"
 JOB_SET_ID = "62d118c0-5b1a-4c8e-9f3d-2a7b6c5d4e3f"

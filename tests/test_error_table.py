@@ -1,4 +1,4 @@
-"""One test per row of the error table in SOUL_API.md, against the sandbox over real HTTP."""
+"""One test per row of the error table in docs/UPSTREAM.md, against the sandbox over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations import services
+from generations.lifecycle import poll, send
 from generations.models import Attempt, GatewayState, JobSet
 from generations.upstream import client as soul_client
 from generations.upstream import gateway
@@ -26,7 +26,7 @@ def accepted(sandbox_stats, job_set) -> int:
 def track_now(job_set: JobSet) -> JobSet:
     """One tracking step, whenever it was due."""
     JobSet.objects.filter(pk=job_set.pk).update(claimed_by="t", due_at=timezone.now())
-    services.track(job_set.pk, "t")
+    poll.track(job_set.pk, "t")
     job_set.refresh_from_db()
     return job_set
 
@@ -49,7 +49,7 @@ def test_connection_refused_before_sending_is_retried_with_backoff_and_sent_once
     settings.SOUL_API_BASE_URL = closed_port_url()
     soul_client.reset_client()
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.WAITING and "could not be reached" in job_set.status_reason
     assert 0 < seconds_until_due(job_set) <= 2.5
@@ -57,9 +57,9 @@ def test_connection_refused_before_sending_is_retried_with_backoff_and_sent_once
     settings.SOUL_API_BASE_URL = sandbox.url
     soul_client.reset_client()
     JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
-    assert job_set.status in (Status.SUBMITTED, Status.IN_PROGRESS)
+    assert job_set.status in JobSet.POLLED
     assert accepted(sandbox_stats, job_set) == 1
 
 
@@ -71,7 +71,7 @@ def test_no_answer_after_a_submit_was_sent_is_unconfirmed_and_never_resent(
     soul_client.reset_client()
     faults(**{fault: 1.0, "slow_seconds": 2.0})
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.UNCONFIRMED
     assert "may have accepted (and charged) it" in job_set.status_reason
@@ -79,7 +79,7 @@ def test_no_answer_after_a_submit_was_sent_is_unconfirmed_and_never_resent(
     assert accepted(sandbox_stats, job_set) == 1  # the gateway did take it
 
     faults(**{fault: 0.0})
-    services.send_waiting("t")
+    send.send_waiting("t")
     assert accepted(sandbox_stats, job_set) == 1
 
 
@@ -87,7 +87,7 @@ def test_the_concurrency_400_is_retried_later_and_lowers_the_local_cap(alice, se
     settings.SOUL_MAX_IN_FLIGHT = 4
     faults(max_in_flight=1, complete_seconds=30)
     first, second = make_job_set(alice, prompt="one"), make_job_set(alice, prompt="two")
-    services.send_waiting("t")
+    send.send_waiting("t")
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == Status.SUBMITTED
@@ -113,7 +113,7 @@ def test_a_validation_refusal_fails_with_the_gateways_words_and_is_never_retried
 ):
     script("submit", {"status": status, "body": body})
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.FAILED
     assert words in job_set.status_reason and "Nothing was charged" in job_set.status_reason
@@ -122,14 +122,14 @@ def test_a_validation_refusal_fails_with_the_gateways_words_and_is_never_retried
     attempt = Attempt.objects.get(job_set=job_set)
     assert (attempt.kind, attempt.status_code, attempt.ok) == ("submit", status, False)
 
-    services.send_waiting("t")
+    send.send_waiting("t")
     assert accepted(sandbox_stats, job_set) == 0
 
 
 def test_a_401_fails_pauses_sending_and_alerts(alice, script):
     script("submit", {"status": 401, "body": {"error": "Invalid or missing authentication"}})
     job_set, waiting = make_job_set(alice, prompt="a"), make_job_set(alice, prompt="b")
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     waiting.refresh_from_db()
     assert job_set.status == Status.FAILED and "subscription key" in job_set.status_reason
@@ -138,28 +138,28 @@ def test_a_401_fails_pauses_sending_and_alerts(alice, script):
     assert state.paused and state.paused_status == 401
     # The key works again (the sandbox accepts any key): the free probe resumes sending.
     assert gateway.probe_if_due()
-    assert services.send_waiting("t") == 1
+    assert send.send_waiting("t") == 1
 
 
 @pytest.mark.parametrize("status", [402, 403])
 def test_a_402_or_403_fails_and_pauses_until_an_admin_resumes(alice, script, status):
     script("submit", {"status": status, "body": {"error": "Access denied for this operation"}})
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.FAILED and "Access denied for this operation" in job_set.status_reason
     assert GatewayState.get().paused_status == status
     assert not gateway.probe_if_due()  # only a paid submit could tell: no automatic probe
     make_job_set(alice)
-    assert services.send_waiting("t") == 0
+    assert send.send_waiting("t") == 0
     gateway.resume()
-    assert services.send_waiting("t") == 1
+    assert send.send_waiting("t") == 1
 
 
 def test_a_404_on_poll_is_retried_then_the_job_set_finishes(alice, faults):
     faults(poll_not_found_first=2)
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     track_now(job_set)
     assert job_set.status != Status.FAILED and job_set.poll_errors == 1
@@ -170,10 +170,10 @@ def test_a_404_on_poll_is_retried_then_the_job_set_finishes(alice, faults):
 
 def test_a_404_on_poll_that_persists_fails_the_job_set(alice, script):
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
-    script("poll", *[{"status": 404, "body": {"error": "Job set not found"}}] * services.MAX_POLL_404)
-    for _ in range(services.MAX_POLL_404):
+    script("poll", *[{"status": 404, "body": {"error": "Job set not found"}}] * poll.MAX_POLL_404)
+    for _ in range(poll.MAX_POLL_404):
         track_now(job_set)
     assert job_set.status == Status.FAILED
     assert "no longer knows this job set" in job_set.status_reason
@@ -183,24 +183,24 @@ def test_a_404_on_poll_that_persists_fails_the_job_set(alice, script):
 def test_a_blocked_or_disabled_model_is_retried_with_a_long_backoff(alice, script, status):
     script("submit", {"status": status, "body": {"error": "Model is temporarily unavailable"}})
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.WAITING and "unavailable" in job_set.status_reason
     assert seconds_until_due(job_set) >= 14  # at least half of a 30 s first step
 
     JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     script("poll", {"status": status, "body": {"error": "Model is temporarily unavailable"}})
     track_now(job_set)
-    assert job_set.status in (Status.SUBMITTED, Status.IN_PROGRESS)
+    assert job_set.status in JobSet.POLLED
     assert seconds_until_due(job_set) >= 14
 
 
 def test_a_429_waits_for_retry_after(alice, faults):
     faults(rate_limit_rate=1.0, retry_after=7)
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.WAITING and "Rate limit" in job_set.status_reason
     assert 6 <= seconds_until_due(job_set) <= 8.5
@@ -214,7 +214,7 @@ def test_a_429_without_retry_after_backs_off_exponentially(alice, script):
     waits = []
     for _ in range(3):
         JobSet.objects.filter(pk=job_set.pk).update(due_at=timezone.now())
-        services.send_waiting("t")
+        send.send_waiting("t")
         job_set.refresh_from_db()
         waits.append(seconds_until_due(job_set))
     assert job_set.status == Status.WAITING
@@ -225,7 +225,7 @@ def test_a_429_without_retry_after_backs_off_exponentially(alice, script):
 
 def test_5xx_and_poll_timeouts_are_retried_and_the_job_set_still_finishes(alice, settings, script, faults):
     job_set = make_job_set(alice)
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     script(
         "poll",
@@ -257,7 +257,7 @@ def test_an_expired_backoff_does_not_lose_the_job_set(alice, settings):
     soul_client.reset_client()
     job_set = make_job_set(alice)
     JobSet.objects.filter(pk=job_set.pk).update(created_at=timezone.now() - timedelta(seconds=61))
-    services.send_waiting("t")
+    send.send_waiting("t")
     job_set.refresh_from_db()
     assert job_set.status == Status.FAILED and "Gave up sending" in job_set.status_reason
     assert job_set.charge == JobSet.Charge.RELEASED

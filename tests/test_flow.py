@@ -6,7 +6,7 @@ import pytest
 from django_q.models import Schedule
 from PIL import Image
 
-from generations import tracking
+from generations.lifecycle import tracker
 from generations.models import JobSet
 from tests.conftest import wait_until
 
@@ -51,8 +51,8 @@ def test_a_submitted_prompt_ends_as_images_on_our_disk(client, alice, cluster, s
 
 @pytest.mark.django_db
 def test_the_tracking_schedule_exists_once_and_recreating_it_changes_nothing():
-    assert Schedule.objects.filter(name=tracking.SCHEDULE_NAME).count() == 1
-    tracking.ensure_schedule()
-    tracking.ensure_schedule()
-    schedule = Schedule.objects.get(name=tracking.SCHEDULE_NAME)
+    assert Schedule.objects.filter(name=tracker.SCHEDULE_NAME).count() == 1
+    tracker.ensure_schedule()
+    tracker.ensure_schedule()
+    schedule = Schedule.objects.get(name=tracker.SCHEDULE_NAME)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("generations.tasks.track", "I", 1)

@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from generations import browse
 from generations.models import Collection, Favourite, Job, JobSet, Style
+from generations.queries import gallery as browse
 from tests.factories import make_finished, make_job_set
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +100,7 @@ def every_kind_of_card(alice, teammate) -> None:
 def test_cards_of_every_kind_read_only_what_the_page_loaded(client, alice, team_a, django_user_model):
     # The page loads only the columns a card reads (browse.CARD_FIELDS): a card reading any
     # other would cost a query per card, and twice the cards would make more queries.
-    from generations import teams
+    from generations.actions import teams
 
     teammate = django_user_model.objects.create_user("carol")
     teams.add_member(team_a, teammate)
@@ -149,7 +149,7 @@ def test_pages_follow_a_stable_cursor_that_new_arrivals_do_not_shift(client, ali
 
 
 def test_each_filter_narrows_the_gallery_and_lives_in_the_url(client, alice, team_a, django_user_model):
-    from generations import teams
+    from generations.actions import teams
 
     carol = django_user_model.objects.create_user("carol")
     teams.add_member(team_a, carol)
@@ -373,7 +373,7 @@ def test_the_form_offers_the_active_styles_it_was_given_and_still_checks_a_choic
 def test_the_whose_work_tabs_name_my_teammates_only_and_mark_the_one_shown(
     client, alice, bob, team_a, django_user_model
 ):
-    from generations import teams
+    from generations.actions import teams
 
     carol = django_user_model.objects.create_user("carol", password="carol-password-1")
     dave = django_user_model.objects.create_user("dave", password="dave-password-1")

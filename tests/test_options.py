@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pytest
 import requests
@@ -200,7 +201,7 @@ def test_the_form_accepts_and_refuses_each_value_beside_its_field(
     if ok:
         assert response.status_code == 200, html[:2000]
         job_set = JobSet.objects.get()
-        sent = job_set.payload()
+        sent = job_set.soul_request().parameters()
         for name in changes:
             assert sent.get(name) == expected_in_payload(name, data[name]), (name, sent)
         if "custom_reference_id" in changes:
@@ -224,7 +225,7 @@ def test_the_webhook_fields_are_not_on_the_form(client, alice):
     client.post(
         "/generate/", {**FORM_BASE, "webhook_url": "https://evil.example/hook", "webhook_secret": "x"}
     )
-    assert "webhook_url" not in JobSet.objects.get().payload()
+    assert "webhook_url" not in JobSet.objects.get().soul_request().parameters()
 
 
 @pytest.mark.django_db
@@ -232,5 +233,32 @@ def test_style_id_is_sent_under_its_documented_name(alice):
     from tests.factories import make_job_set
 
     job_set = make_job_set(alice, style_id=params.GENERAL_STYLE_ID)
-    body = job_set.payload()
+    body = job_set.soul_request().parameters()
     assert body["style_id"] == params.GENERAL_STYLE_ID and "soul_style_id" not in body
+
+
+@pytest.mark.django_db
+def test_a_stored_job_set_gives_back_the_request_it_was_made_from(alice, team_a):
+    from generations.actions import jobsets
+    from generations.models import SoulRequest
+
+    character = Character.objects.create(team=team_a, name="Ava", upstream_id=uuid.uuid4())
+    asked = SoulRequest(
+        prompt="a fox",
+        width_and_height="2048x1152",
+        quality="1080p",
+        batch_size=4,
+        seed=7,
+        enhance_prompt=True,
+        style_id=GENERAL,
+        style_strength=Decimal("0.42"),
+        custom_reference_id=str(character.upstream_id),
+        character_id=character.pk,
+        custom_reference_strength=Decimal("0.33"),
+        image_reference_type="image_url",
+        image_reference_image_url="https://example.com/ref.png",
+    )
+    job_set = jobsets.create(alice, team_a, asked)
+    assert JobSet.objects.get(pk=job_set.pk).soul_request() == asked
+    assert job_set.price == asked.price()
+    assert not params.validate(asked.parameters())

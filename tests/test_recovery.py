@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from generations import services
+from generations.lifecycle import download, poll, send
 from generations.models import Attempt, GatewayState, Job, JobSet
 from generations.upstream import client as soul_client
 from generations.upstream import gateway
@@ -41,7 +41,7 @@ def strict_sandbox(settings):
 def test_a_refused_key_pauses_sending_until_a_probe_finds_the_key_works(alice, settings, strict_sandbox):
     first = make_job_set(alice, prompt="first")
     second = make_job_set(alice, prompt="second")
-    services.send_waiting("test")
+    send.send_waiting("test")
 
     first.refresh_from_db()
     second.refresh_from_db()
@@ -58,9 +58,9 @@ def test_a_refused_key_pauses_sending_until_a_probe_finds_the_key_works(alice, s
     GatewayState.objects.update(last_probe_at=timezone.now() - timedelta(minutes=5))
     assert gateway.probe_if_due()
     assert not GatewayState.get().paused
-    assert services.send_waiting("test") == 1
+    assert send.send_waiting("test") == 1
     second.refresh_from_db()
-    assert second.status in (Status.SUBMITTED, Status.IN_PROGRESS)
+    assert second.status in JobSet.POLLED
 
 
 @pytest.mark.django_db
@@ -145,17 +145,17 @@ def test_a_download_that_keeps_failing_shows_and_can_be_retried(client, alice, s
     soul_client.reset_client()
     try:
         job_set = make_job_set(alice)
-        services.send_waiting("test")
-        for _ in range(services.MAX_DOWNLOAD_ATTEMPTS):
+        send.send_waiting("test")
+        for _ in range(download.MAX_DOWNLOAD_ATTEMPTS):
             JobSet.objects.filter(pk=job_set.pk).update(claimed_by="w", due_at=timezone.now())
-            services.track(job_set.pk, "w")
+            poll.track(job_set.pk, "w")
         job_set.refresh_from_db()
         assert job_set.status == Status.COMPLETED
         assert "could not be downloaded" in job_set.status_reason
         job = job_set.jobs.get()
         assert job.raw_url.startswith("http://127.0.0.1") and not job.image  # the upstream URL is kept
         failures = Attempt.objects.filter(job_set=job_set, kind="download", ok=False).count()
-        assert failures == services.MAX_DOWNLOAD_ATTEMPTS
+        assert failures == download.MAX_DOWNLOAD_ATTEMPTS
         client.force_login(alice)
         assert "Retry download" in client.get("/").content.decode()
 
@@ -166,7 +166,7 @@ def test_a_download_that_keeps_failing_shows_and_can_be_retried(client, alice, s
         )
         client.post(f"/job-sets/{job_set.pk}/retry-download/")
         JobSet.objects.filter(pk=job_set.pk).update(claimed_by="w")
-        services.track(job_set.pk, "w")
+        poll.track(job_set.pk, "w")
     finally:
         broken.stop()
     job_set.refresh_from_db()
@@ -229,10 +229,10 @@ def hooked_job_set(settings, alice):
 
 @pytest.mark.django_db
 def test_webhooks_are_sent_only_when_a_public_url_is_set(settings, alice):
-    assert "webhook_url" not in services.build_payload(make_job_set(alice))
+    assert "webhook_url" not in send.request_body(make_job_set(alice))
     settings.SOUL_PUBLIC_URL = "https://soul.example.com"
     job_set = make_job_set(alice)
-    body = services.build_payload(job_set)
+    body = send.request_body(job_set)
     assert body["webhook_url"] == f"https://soul.example.com/hooks/soul/{job_set.webhook_token}/"
     assert body["webhook_secret"].startswith("whsec_")
     assert len(job_set.webhook_token) >= 40

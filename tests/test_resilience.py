@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from generations import tracking
+from generations.lifecycle import timing, tracker
 from generations.models import Attempt, JobSet
 from tests.conftest import wait_until
 from tests.factories import make_job_set
@@ -33,7 +33,7 @@ def test_a_cluster_killed_mid_tracking_restarts_and_nothing_is_lost_or_sent_twic
     pks = [make_job_set(alice, prompt=f"restart {n}", batch_size=4 if n % 3 == 0 else 1).pk for n in range(8)]
     first = start_cluster()
     wait_until(
-        lambda: JobSet.objects.filter(status__in=(Status.SUBMITTED, Status.IN_PROGRESS)).count() >= 3,
+        lambda: JobSet.objects.filter(status__in=JobSet.POLLED).count() >= 3,
         message="job sets in flight",
     )
     first.kill()
@@ -105,10 +105,10 @@ def test_webhooks_bring_results_in_without_waiting_for_the_next_poll(
     settings.SOUL_PUBLIC_URL = live_server.url
     faults(queue_seconds=0.1, complete_seconds=0.5, webhook_duplicates=2, webhook_reorder=True)
     # Without a callback the first poll would be an hour away.
-    monkeypatch.setattr(tracking, "next_poll_delay", lambda job_set, now: 3600.0)
+    monkeypatch.setattr(timing, "next_poll_delay", lambda job_set, now: 3600.0)
     job_set = make_job_set(alice, batch_size=4)
 
-    tracking.run(max_seconds=20)
+    tracker.run(max_seconds=20)
 
     job_set.refresh_from_db()
     assert job_set.status == Status.COMPLETED, job_set.status_reason

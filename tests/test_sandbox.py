@@ -1,6 +1,6 @@
 """The sandbox gateway over a real socket: auth, validation, lifecycle, images, idempotency, stats.
 
-No database: the sandbox is a separate program that only shares ``soul.params``.
+No database: the sandbox is a separate program that only shares :mod:`soulwire` (the contract).
 """
 
 from __future__ import annotations
@@ -14,18 +14,12 @@ import pytest
 import requests
 from PIL import Image, ImageChops
 
-from soulsandbox import render
-from soulsandbox.server import (
-    POLL_PATH,
-    STYLES_PATH,
-    SUBMIT_PATH,
-    SandboxConfig,
-    SandboxServer,
-    make_app,
-    outcomes_for,
-    parse_seconds_range,
-)
-from soulwire import params
+from soulsandbox import SandboxConfig, SandboxServer, render
+from soulsandbox.app import make_app
+from soulsandbox.config import parse_seconds_range
+from soulsandbox.jobsets import outcomes_for
+from soulwire import contract, params
+from soulwire.contract import KEY_HEADER, POLL_PATH, STYLES_PATH, SUBMIT_PATH
 
 KEY = "sandbox-test-key-4f1c"
 SIZE = "1696x960"
@@ -66,7 +60,7 @@ def body(**overrides) -> dict:
 
 def submit(sandbox, payload, key: str | None = KEY, **headers) -> requests.Response:
     if key is not None:
-        headers["Ocp-Apim-Subscription-Key"] = key
+        headers[KEY_HEADER] = key
     return requests.post(sandbox.url + SUBMIT_PATH, json=payload, headers=headers, timeout=5)
 
 
@@ -74,7 +68,7 @@ def poll(sandbox, job_set_id: str) -> requests.Response:
     return requests.post(
         sandbox.url + POLL_PATH,
         json={"job_set_id": job_set_id},
-        headers={"Ocp-Apim-Subscription-Key": KEY},
+        headers={KEY_HEADER: KEY},
         timeout=5,
     )
 
@@ -96,7 +90,7 @@ def wait_for(sandbox, job_set_id: str, done: Callable[[list[str]], bool], deadli
 
 
 def all_terminal(statuses: list[str]) -> bool:
-    return all(status in params.TERMINAL_STATUSES for status in statuses)
+    return all(status in contract.TERMINAL_STATUSES for status in statuses)
 
 
 def image(response: requests.Response) -> Image.Image:
@@ -126,7 +120,7 @@ def test_submit_without_key_or_with_wrong_key_is_401(sandbox):
 
 def test_poll_and_styles_need_the_key(sandbox):
     assert requests.post(sandbox.url + POLL_PATH, json={"job_set_id": "x"}, timeout=5).status_code == 401
-    wrong = {"Ocp-Apim-Subscription-Key": "nope"}
+    wrong = {KEY_HEADER: "nope"}
     assert requests.get(sandbox.url + STYLES_PATH, headers=wrong, timeout=5).status_code == 401
 
 
@@ -136,9 +130,7 @@ def test_unknown_path_is_404_and_wrong_method_is_405(sandbox):
     assert missing.headers["Content-Type"] == "application/json"
     assert missing.json() == {"error": "Endpoint not found"}
     for method, path in (("GET", SUBMIT_PATH), ("GET", POLL_PATH), ("POST", STYLES_PATH)):
-        response = requests.request(
-            method, sandbox.url + path, headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=5
-        )
+        response = requests.request(method, sandbox.url + path, headers={KEY_HEADER: KEY}, timeout=5)
         assert response.status_code == 405
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]
@@ -194,7 +186,7 @@ def test_a_body_that_is_not_a_json_object_is_400(sandbox, raw):
     response = requests.post(
         sandbox.url + SUBMIT_PATH,
         data=raw,
-        headers={"Ocp-Apim-Subscription-Key": KEY, "Content-Type": "application/json"},
+        headers={KEY_HEADER: KEY, "Content-Type": "application/json"},
         timeout=5,
     )
     assert response.status_code == 400
@@ -406,9 +398,7 @@ def test_poll_of_unknown_or_malformed_job_set(sandbox):
     assert unknown.status_code == 404
     assert unknown.json() == {"error": "Job set not found"}
     for payload in ({}, {"job_set_id": "abc"}, {"job_set_id": 12}):
-        response = requests.post(
-            sandbox.url + POLL_PATH, json=payload, headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=5
-        )
+        response = requests.post(sandbox.url + POLL_PATH, json=payload, headers={KEY_HEADER: KEY}, timeout=5)
         assert response.status_code == 400
         assert response.json()["error"].startswith("Invalid request parameters")
 
@@ -477,7 +467,7 @@ def test_idempotency_key_replays_the_same_job_set(sandbox):
 
 
 def test_styles_list_and_previews(sandbox):
-    response = requests.get(sandbox.url + STYLES_PATH, headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=5)
+    response = requests.get(sandbox.url + STYLES_PATH, headers={KEY_HEADER: KEY}, timeout=5)
     assert response.status_code == 200
     styles = response.json()
     assert {style["id"] for style in styles} == KNOWN_STYLE_IDS
@@ -527,7 +517,7 @@ def test_public_url_is_the_base_of_result_urls():
         data = requests.post(
             server.url + POLL_PATH,
             json={"job_set_id": job_set_id},
-            headers={"Ocp-Apim-Subscription-Key": "another"},
+            headers={KEY_HEADER: "another"},
             timeout=5,
         ).json()
         assert data["jobs"][0]["results"]["raw"]["url"].startswith("https://cdn.example.test/results/")

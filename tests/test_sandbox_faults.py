@@ -12,8 +12,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,23 +22,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from soulsandbox.server import (
-    FAULT_FIELDS,
-    FAULTS_PATH,
-    POLL_PATH,
-    RUNTIME_FIELDS,
-    STYLES_PATH,
-    SUBMIT_PATH,
-    SandboxConfig,
-    SandboxServer,
-    format_seconds,
-    make_app,
-    never_finishes,
-)
+from generations.management.children import Child
+from soulsandbox import SandboxConfig, SandboxServer
+from soulsandbox.app import FAULTS_PATH, make_app
+from soulsandbox.config import FAULT_FIELDS, RUNTIME_FIELDS
+from soulsandbox.jobsets import never_finishes
+from soulsandbox.responses import format_seconds
+from soulwire.contract import KEY_HEADER, POLL_PATH, STYLES_PATH, SUBMIT_PATH
 from tests.servers import closed_port_url
 
 KEY = "fault-test-key-9a2e"
-HEADERS = {"Ocp-Apim-Subscription-Key": KEY}
+HEADERS = {KEY_HEADER: KEY}
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = SandboxConfig(queue_seconds=0.05, complete_seconds=0.2).settings()
 
@@ -131,7 +123,7 @@ def test_retry_after_is_whole_seconds_when_whole(gateway):
 
 def test_faults_come_after_the_key_and_before_validation(gateway):
     faults(gateway, error_rate=1.0)
-    assert submit(gateway, **{"Ocp-Apim-Subscription-Key": "wrong"}).status_code == 401
+    assert submit(gateway, **{KEY_HEADER: "wrong"}).status_code == 401
     assert submit(gateway, body(seed=0)).status_code == 500  # invalid, but the fault answers first
     faults(gateway, error_rate=0.0)
     assert submit(gateway, body(seed=0)).status_code == 400
@@ -531,7 +523,10 @@ def test_stop_and_reset_cancel_pending_webhooks(receiver):
 # The command: flags and SOUL_SANDBOX_* variables
 
 
-def test_the_command_reads_flags_and_environment(tmp_path):
+@pytest.mark.parametrize(
+    "command", [["manage.py", "soul_sandbox"], ["-m", "soulsandbox"]], ids=["manage.py", "python -m"]
+)
+def test_the_command_reads_flags_and_environment(tmp_path, command):
     env = {
         **os.environ,
         "SOUL_SANDBOX_ERROR_RATE": "0.25",
@@ -539,11 +534,10 @@ def test_the_command_reads_flags_and_environment(tmp_path):
         "SOUL_SANDBOX_MAX_IN_FLIGHT": "7",
         "SOUL_SANDBOX_SLOW_RATE": "0.5",
     }
-    process = subprocess.Popen(
+    sandbox = Child(
         [
             sys.executable,
-            "manage.py",
-            "soul_sandbox",
+            *command,
             "--port",
             "0",
             "--slow-rate",
@@ -557,13 +551,12 @@ def test_the_command_reads_flags_and_environment(tmp_path):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        log_path=tmp_path / "sandbox.log",
+        name="the sandbox",
+    ).start()
     try:
-        line = process.stdout.readline()
-        assert "listening on http://" in line, line or process.stderr.read()
+        line = sandbox.wait_for_log(r"\A.*\n", timeout=60).group(0)  # the first line it writes
+        assert "listening on http://" in line, line or sandbox.log_text()
         assert "secret-token" not in line
         url = line.split("listening on ", 1)[1].split(" ", 1)[0]
         shown = requests.get(url + FAULTS_PATH, timeout=5).json()
@@ -572,7 +565,4 @@ def test_the_command_reads_flags_and_environment(tmp_path):
         assert (shown["retry_after"], shown["fault_seed"], shown["webhook_reorder"]) == (4.0, 3, True)
         assert shown["webhook_target"] == "http://127.0.0.1:9/hooks/secret-token"
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
-        process.stdout.close()
-        process.stderr.close()
+        sandbox.stop(grace=10)

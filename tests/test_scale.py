@@ -13,10 +13,7 @@ several-host deployment runs on.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +26,8 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django_q.models import Schedule, Task
 
-from generations import tracking
+from generations.lifecycle import tracker
+from generations.management.children import Child, ChildDidNotStart, environment
 from generations.models import JobSet
 from tests.conftest import ROOT, _database_url, wait_until
 
@@ -53,7 +51,7 @@ SCHEDULE_WINDOW = 150.0
 # django-q2's scheduler logs "<process> created task <name> from schedule [<schedule name>]".
 SCHEDULE_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ .*created task .* from schedule \["
-    + re.escape(tracking.SCHEDULE_NAME)
+    + re.escape(tracker.SCHEDULE_NAME)
 )
 
 
@@ -62,54 +60,34 @@ class Gunicorn:
 
     def __init__(self, env: dict[str, str], log_path, workers: int = WEB_WORKERS):
         self.log_path = log_path
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "soulsite.wsgi:application",
-                "--workers",
-                str(workers),
-                "--bind",
-                "127.0.0.1:0",  # the kernel picks a free port; read it from the log
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.url = self._wait_for_address()
-
-    def _wait_for_address(self, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", self.log_path.read_text())
-            if match:
-                return match.group(1)
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "soulsite.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            "127.0.0.1:0",  # the kernel picks a free port; read it from the log
+            "--timeout",
+            "60",
+        ]
+        self.child = Child(command, env=env, cwd=ROOT, log_path=log_path, name="gunicorn", grace=20)
+        self.child.start()
+        try:
+            listening = self.child.wait_for_log(r"Listening at: (http://127\.0\.0\.1:\d+)", timeout=30)
+        except ChildDidNotStart:
+            self.child.stop()
+            raise
+        self.url = listening.group(1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
+        self.child.stop()
 
 
 @pytest.fixture
 def web(transactional_db, sandbox, media_root, tmp_path):
-    env = dict(os.environ)
-    env.update(
+    env = environment(
         DJANGO_SETTINGS_MODULE="soulsite.settings",
         DATABASE_URL=_database_url(),
         SOUL_SANDBOX="1",
@@ -180,7 +158,7 @@ def test_two_clusters_and_three_web_workers_share_the_work_without_doing_anythin
     # The clusters create the Schedule afresh as they start, due at once and then every 60 s: its
     # ticks fall at known times in the window. (A Schedule left from long ago would tick again
     # moments after its first, overdue, run: allowed, but it would blur the count.)
-    Schedule.objects.filter(name=tracking.SCHEDULE_NAME).delete()
+    Schedule.objects.filter(name=tracker.SCHEDULE_NAME).delete()
     started = time.monotonic()
     clusters = [start_cluster(SOUL_MAX_IN_FLIGHT=str(CAP)), start_cluster(SOUL_MAX_IN_FLIGHT=str(CAP))]
     wait_until(

@@ -8,30 +8,30 @@ import pytest
 from django.db import connection
 from django_q.models import Schedule
 
-from generations import tracking
+from generations.lifecycle import tracker
 
 
 @pytest.mark.django_db
 def test_making_sure_of_the_schedule_removes_duplicates_left_by_an_old_race():
-    Schedule.objects.filter(name=tracking.SCHEDULE_NAME).delete()
+    Schedule.objects.filter(name=tracker.SCHEDULE_NAME).delete()
     for _ in range(3):
-        Schedule.objects.create(name=tracking.SCHEDULE_NAME, func="generations.tasks.track")
+        Schedule.objects.create(name=tracker.SCHEDULE_NAME, func="generations.tasks.track")
 
-    tracking.ensure_schedule()
+    tracker.ensure_schedule()
 
-    assert Schedule.objects.filter(name=tracking.SCHEDULE_NAME).count() == 1
+    assert Schedule.objects.filter(name=tracker.SCHEDULE_NAME).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_clusters_starting_together_create_the_schedule_once():
-    Schedule.objects.filter(name=tracking.SCHEDULE_NAME).delete()
+    Schedule.objects.filter(name=tracker.SCHEDULE_NAME).delete()
     starting = threading.Barrier(4)
     errors = []
 
     def start_a_cluster():
         try:
             starting.wait()
-            tracking.ensure_schedule()
+            tracker.ensure_schedule()
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -44,4 +44,4 @@ def test_clusters_starting_together_create_the_schedule_once():
         thread.join(timeout=30)
 
     assert not errors
-    assert Schedule.objects.filter(name=tracking.SCHEDULE_NAME).count() == 1
+    assert Schedule.objects.filter(name=tracker.SCHEDULE_NAME).count() == 1

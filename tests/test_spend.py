@@ -14,9 +14,13 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from generations import services, spend, spend_days, spend_report
-from generations.charges import charge_for
+from generations.actions import jobsets
+from generations.ledger import budgets as spend
+from generations.ledger import rollup as spend_days
+from generations.lifecycle import poll, send
+from generations.lifecycle.policy import charge_for
 from generations.models import Budget, JobSet, Price, SpendDay
+from generations.queries import spend_report
 from generations.upstream import client as soul_client
 from soulsandbox.server import SandboxConfig, SandboxServer
 from tests.factories import make_job_set
@@ -110,7 +114,7 @@ def test_the_csv_adds_up_to_the_total_on_the_page(client, alice, team_a):
 
 @pytest.mark.django_db
 def test_the_spend_page_breaks_spend_down_for_a_manager(client, alice, team_a, django_user_model):
-    from generations import teams
+    from generations.actions import teams
 
     carol = django_user_model.objects.create_user("carol")
     teams.add_member(team_a, carol, "manager")
@@ -167,7 +171,7 @@ def test_a_submit_past_a_budget_is_refused_saying_which_how_much_and_what_it_cos
 
 @pytest.mark.django_db
 def test_the_team_budget_counts_everyone_and_released_spend_comes_back(alice, team_a, django_user_model):
-    from generations import teams
+    from generations.actions import teams
 
     carol = django_user_model.objects.create_user("carol")
     teams.add_member(team_a, carol)
@@ -217,7 +221,7 @@ def test_people_racing_for_the_last_dollars_cannot_overrun_the_budget(alice, tea
 
 @pytest.mark.django_db
 def test_a_manager_sets_budgets_and_the_change_is_recorded(client, alice, team_a, django_user_model):
-    from generations import teams
+    from generations.actions import teams
 
     carol = django_user_model.objects.create_user("carol")
     teams.add_member(team_a, carol, "manager")
@@ -300,11 +304,11 @@ def instant_gateway(settings):
 
 
 def run_to_the_end(*job_sets: JobSet) -> None:
-    services.send_waiting("test")
+    send.send_waiting("test")
     for job_set in job_sets:
         for _ in range(5):
             JobSet.objects.filter(pk=job_set.pk).update(claimed_by="test")
-            services.track(job_set.pk, "test")
+            poll.track(job_set.pk, "test")
             job_set.refresh_from_db()
             if job_set.status in JobSet.TERMINAL:
                 break
@@ -334,7 +338,7 @@ def test_the_roll_up_follows_every_operation_across_a_month_and_time_zone_bounda
     JobSet.objects.filter(pk=unconfirmed.pk).update(  # its worker died mid-send
         status=Status.SENDING, claimed_by="gone", claimed_until=timezone.now() - timedelta(minutes=5)
     )
-    services.recover_abandoned_sends()
+    send.recover_abandoned_sends()
     assert_roll_up_is_exact()
     admin_client.post(
         "/admin/generations/jobset/", {"action": "settle_charged", "_selected_action": [unconfirmed.pk]}
@@ -346,7 +350,7 @@ def test_the_roll_up_follows_every_operation_across_a_month_and_time_zone_bounda
     make_job_set(alice, prompt="still waiting", created_at=at(tz, 2026, 11, 1, 11, 0))  # reserved, new price
     canceled = make_job_set(alice, created_at=at(tz, 2026, 11, 1, 12, 0))
     assert_roll_up_is_exact()
-    services.cancel_waiting(canceled)
+    jobsets.cancel_waiting(canceled)
     assert_roll_up_is_exact()
     stuck = make_job_set(alice, quality="1080p", created_at=at(tz, 2026, 11, 2, 8, 0))
     admin_client.post("/admin/generations/jobset/", {"action": "mark_failed", "_selected_action": [stuck.pk]})
@@ -400,7 +404,7 @@ def test_job_sets_settled_at_the_same_moment_are_all_counted(alice):
         try:
             start.wait()
             for job_set in mine:
-                services.cancel_waiting(job_set)
+                jobsets.cancel_waiting(job_set)
         finally:
             connection.close()
 
@@ -418,7 +422,7 @@ def test_the_spend_page_and_chip_make_as_many_queries_for_a_year_as_for_a_day(cl
     from django.db import connection as db
     from django.test.utils import CaptureQueriesContext
 
-    from generations import teams
+    from generations.actions import teams
     from generations.models import Membership
 
     teams.add_member(team_a, alice, Membership.Role.MANAGER)

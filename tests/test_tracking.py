@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from PIL import Image
 
-from generations import services, tracking
+from generations.lifecycle import claims, policy, poll, send, timing, tracker
 from generations.models import Attempt, JobSet
 from generations.upstream import client as soul_client
 from tests.factories import make_finished_upstream, make_job_set
@@ -21,7 +21,7 @@ Status = JobSet.Status
 
 
 def run_tracker_until_idle(seconds: float = 20.0) -> None:
-    tracking.run(max_seconds=seconds)
+    tracker.run(max_seconds=seconds)
 
 
 def test_it_sends_tracks_and_stores_a_batch_of_four(alice, sandbox_stats, media_root):
@@ -57,7 +57,7 @@ def test_it_polls_until_every_job_is_terminal_and_stops_when_nothing_is_pending(
     polls = sandbox_stats()["polls"]
 
     # Nothing pending: the tracker makes no upstream request at all.
-    assert tracking.run(max_seconds=2) == "sent 0, polled 0"
+    assert tracker.run(max_seconds=2) == "sent 0, polled 0"
     assert sandbox_stats()["polls"] == polls
 
 
@@ -99,13 +99,13 @@ def test_a_submit_that_times_out_after_sending_is_unconfirmed_and_never_resent(a
     soul_client.reset_client()
     try:
         job_set = make_job_set(alice)
-        services.send_waiting("test")
+        send.send_waiting("test")
         job_set.refresh_from_db()
         assert job_set.status == Status.UNCONFIRMED
         assert "may have accepted" in job_set.status_reason
         assert job_set.charge == JobSet.Charge.RESERVED  # it may well have been charged
 
-        services.send_waiting("test")
+        send.send_waiting("test")
         assert silent.requests == 1
     finally:
         silent.stop()
@@ -115,12 +115,12 @@ def test_it_never_has_more_job_sets_in_flight_than_the_cap(alice, settings):
     settings.SOUL_MAX_IN_FLIGHT = 2
     job_sets = [make_job_set(alice, prompt=f"picture {n}") for n in range(5)]
 
-    assert services.send_waiting("test") == 2
+    assert send.send_waiting("test") == 2
 
     statuses = [JobSet.objects.get(pk=js.pk).status for js in job_sets]
     assert statuses[:2] == [Status.SUBMITTED, Status.SUBMITTED]  # oldest first
     assert statuses[2:] == [Status.WAITING] * 3
-    from generations.selectors import queue_positions
+    from generations.queries.queue import queue_positions
 
     waiting = list(JobSet.objects.filter(status=Status.WAITING))
     assert sorted(queue_positions(waiting).values()) == [1, 2, 3]
@@ -132,14 +132,14 @@ def test_two_workers_never_claim_the_same_job_set_and_expired_claims_are_taken_o
         status=Status.SUBMITTED, due_at=timezone.now() - timedelta(seconds=1)
     )
 
-    first = services.claim_due("worker-a", 3)
-    second = services.claim_due("worker-b", 3)
+    first = claims.claim_due("worker-a", 3)
+    second = claims.claim_due("worker-b", 3)
     assert len(first) == 3 and len(second) == 1
     assert not set(first) & set(second)
 
     # worker-a dies: once its claims expire, worker-b takes them over.
     JobSet.objects.filter(pk__in=first).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert sorted(services.claim_due("worker-b", 10)) == sorted(first)
+    assert sorted(claims.claim_due("worker-b", 10)) == sorted(first)
 
 
 def test_a_send_interrupted_by_a_crash_becomes_unconfirmed(alice):
@@ -147,7 +147,7 @@ def test_a_send_interrupted_by_a_crash_becomes_unconfirmed(alice):
     JobSet.objects.filter(pk=job_set.pk).update(
         status=Status.SENDING, claimed_by="dead", claimed_until=timezone.now() - timedelta(seconds=1)
     )
-    assert services.recover_abandoned_sends() == 1
+    assert send.recover_abandoned_sends() == 1
     job_set.refresh_from_db()
     assert job_set.status == Status.UNCONFIRMED
     assert "cannot tell" in job_set.status_reason
@@ -155,7 +155,7 @@ def test_a_send_interrupted_by_a_crash_becomes_unconfirmed(alice):
 
 def test_a_job_set_the_gateway_never_finishes_expires_with_a_reason(alice, settings):
     job_set = make_job_set(alice)
-    services.send_waiting("test")
+    send.send_waiting("test")
     settings.SOUL_POLL_GIVE_UP = 60
     JobSet.objects.filter(pk=job_set.pk).update(
         sent_at=timezone.now() - timedelta(seconds=61), due_at=timezone.now(), status=Status.SUBMITTED
@@ -164,77 +164,77 @@ def test_a_job_set_the_gateway_never_finishes_expires_with_a_reason(alice, setti
         claimed_by="w", claimed_until=timezone.now() + timedelta(seconds=60)
     )
     # The jobs are not terminal yet as far as we know (we never polled).
-    services.track(job_set.pk, "w")
+    poll.track(job_set.pk, "w")
     job_set.refresh_from_db()
     assert job_set.status == Status.EXPIRED
     assert "did not finish it" in job_set.status_reason
 
 
-USUAL = tracking.Durations(early=4.0, typical=6.0, late=9.0)
+USUAL = policy.Durations(early=4.0, typical=6.0, late=9.0)
 
 
 def test_polls_wait_for_the_quick_ones_then_come_steadily_then_thin_out(alice, monkeypatch):
     now = timezone.now()
     job_set = make_job_set(alice)
     job_set.pk = 11  # not one of the probes (see the next test)
-    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+    monkeypatch.setattr(timing, "durations", lambda quality, batch: USUAL)
 
     def delay_after(seconds: float) -> float:
         job_set.sent_at = now - timedelta(seconds=seconds)
-        return tracking.next_poll_delay(job_set, now)
+        return timing.next_poll_delay(job_set, now)
 
     assert delay_after(1) == pytest.approx(3.0)  # the quickest tenth are done at 4 s
     assert delay_after(4) == pytest.approx(settings.SOUL_POLL_GAP)
     assert delay_after(9.5) == pytest.approx(settings.SOUL_POLL_GAP)  # still in the usual range
     assert delay_after(30) == pytest.approx(3.0)  # late: gaps grow with the time taken
-    assert delay_after(300) == pytest.approx(tracking.LATE_INTERVAL)
+    assert delay_after(300) == pytest.approx(policy.LATE_INTERVAL)
 
 
 def test_the_gap_between_polls_is_a_setting(alice, monkeypatch, settings):
     settings.SOUL_POLL_GAP = 1.7
     job_set = make_job_set(alice)
     job_set.pk = 11
-    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+    monkeypatch.setattr(timing, "durations", lambda quality, batch: USUAL)
     now = timezone.now()
     job_set.sent_at = now - timedelta(seconds=5)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(1.7)
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(1.7)
 
 
 def test_one_job_set_in_five_probes_early_so_a_faster_gateway_is_noticed(alice, monkeypatch):
     now = timezone.now()
-    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
+    monkeypatch.setattr(timing, "durations", lambda quality, batch: USUAL)
     probe, other = make_job_set(alice), make_job_set(alice)
     probe.pk, other.pk = 10, 11
     probe.sent_at = other.sent_at = now
-    assert tracking.next_poll_delay(probe, now) == pytest.approx(2.0)  # half the usual first 4 s
-    assert tracking.next_poll_delay(other, now) == pytest.approx(4.0)
+    assert timing.next_poll_delay(probe, now) == pytest.approx(2.0)  # half the usual first 4 s
+    assert timing.next_poll_delay(other, now) == pytest.approx(4.0)
     probe.sent_at = now - timedelta(seconds=2.1)  # the probe found it running: back to the usual
-    assert tracking.next_poll_delay(probe, now) == pytest.approx(1.9)
+    assert timing.next_poll_delay(probe, now) == pytest.approx(1.9)
 
 
 def test_without_history_it_polls_every_second_then_less(alice, monkeypatch):
     now = timezone.now()
     job_set = make_job_set(alice)
-    monkeypatch.setattr(tracking, "durations", lambda quality, batch: None)
+    monkeypatch.setattr(timing, "durations", lambda quality, batch: None)
     job_set.sent_at = now - timedelta(seconds=2)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(1.0)
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(1.0)
     job_set.sent_at = now - timedelta(seconds=30)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(3.0)
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(3.0)
 
 
 def test_durations_are_learned_from_recent_job_sets_of_the_same_kind(alice):
-    tracking.forget_typical()
+    timing.forget_typical()
     now = timezone.now()
     for seconds in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
         job_set = make_job_set(alice, quality="1080p", batch_size=4)
         JobSet.objects.filter(pk=job_set.pk).update(
             status=Status.COMPLETED, sent_at=now - timedelta(seconds=seconds), finished_at=now
         )
-    usual = tracking.durations("1080p", 4)
+    usual = timing.durations("1080p", 4)
     assert usual.early == pytest.approx(2.9) and usual.typical == pytest.approx(6.5)
     assert usual.late == pytest.approx(10.1)
-    assert tracking.durations("720p", 1) is None  # another kind has no history yet
-    tracking.forget_typical()
+    assert timing.durations("720p", 1) is None  # another kind has no history yet
+    timing.forget_typical()
 
 
 def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settings):
@@ -244,28 +244,28 @@ def test_with_webhooks_polls_are_only_a_slow_fallback(alice, monkeypatch, settin
     job_set = make_job_set(alice)
     job_set.pk = 11  # not a probe
     job_set.sent_at = now - timedelta(seconds=1)
-    monkeypatch.setattr(tracking, "durations", lambda quality, batch: USUAL)
-    monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(3.0)  # no callback has ever come: poll
+    monkeypatch.setattr(timing, "durations", lambda quality, batch: USUAL)
+    monkeypatch.setattr(timing, "_callbacks_seen", (0.0, False))
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(3.0)  # no callback has ever come: poll
     Attempt.objects.create(job_set=called_back, kind=Attempt.Kind.WEBHOOK, asked="callback received")
-    monkeypatch.setattr(tracking, "_callbacks_seen", (0.0, False))
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(9.8)  # the callback comes first
+    monkeypatch.setattr(timing, "_callbacks_seen", (0.0, False))
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(9.8)  # the callback comes first
     job_set.sent_at = now - timedelta(seconds=25)
-    assert tracking.next_poll_delay(job_set, now) == pytest.approx(15.0)
+    assert timing.next_poll_delay(job_set, now) == pytest.approx(15.0)
 
 
 def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monkeypatch):
     # On PostgreSQL the send thread opens a connection before it finds nothing to send; a loop
     # that only stopped when it saw that send already done would run until its deadline.
-    send_waiting = services.send_waiting
+    send_waiting = send.send_waiting
 
     def slow_send(worker):
         time.sleep(0.3)
         return send_waiting(worker)
 
-    monkeypatch.setattr(services, "send_waiting", slow_send)
+    monkeypatch.setattr(send, "send_waiting", slow_send)
     started = time.monotonic()
-    assert tracking.run(max_seconds=30) == "sent 0, polled 0"
+    assert tracker.run(max_seconds=30) == "sent 0, polled 0"
     assert time.monotonic() - started < 10  # it stopped by itself, long before its deadline
 
 
@@ -285,7 +285,7 @@ def test_the_images_of_a_batch_are_fetched_at_the_same_time(alice, monkeypatch, 
 
     monkeypatch.setattr(downloads, "fetch", fetch)
     job_set = make_finished_upstream(alice)
-    services.track(job_set.pk, "w")
+    poll.track(job_set.pk, "w")
     job_set.refresh_from_db()
     assert job_set.status == Status.COMPLETED
     assert sorted(job_set.jobs.values_list("image", flat=True)) == [
@@ -304,7 +304,7 @@ def test_one_image_that_fails_to_download_does_not_hold_back_the_others(alice, m
 
     monkeypatch.setattr(downloads, "fetch", fetch)
     job_set = make_finished_upstream(alice)
-    services.track(job_set.pk, "w")
+    poll.track(job_set.pk, "w")
     jobs = {job.index: job for job in JobSet.objects.get(pk=job_set.pk).jobs.all()}
     assert [bool(jobs[index].image) for index in range(4)] == [True, True, False, True]
     assert jobs[2].download_error and jobs[2].download_attempts == 1
@@ -325,6 +325,6 @@ def test_an_unexpected_storage_error_is_raised_after_the_other_images_are_record
     monkeypatch.setattr(downloads, "fetch", fetch)
     job_set = make_finished_upstream(alice)
     with pytest.raises(OSError, match="No space"):
-        services.track(job_set.pk, "w")
+        poll.track(job_set.pk, "w")
     stored = set(JobSet.objects.get(pk=job_set.pk).jobs.exclude(image="").values_list("index", flat=True))
     assert stored == {1, 2, 3}

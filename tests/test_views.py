@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from html import unescape
 
 import pytest
 from django.urls import reverse
 
-from generations import spend_days
+from generations.ledger import rollup as spend_days
 from generations.models import Job, JobSet
 from tests.factories import make_job_set
 
@@ -67,7 +68,7 @@ def test_a_valid_submit_stores_a_waiting_job_set_and_answers_at_once(alice_clien
         "/generate/", {**GOOD, "batch_size": "4", "quality": "1080p", "seed": "77"}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert response["HX-Trigger"] == "spend-changed"
+    assert json.loads(response["HX-Trigger"]) == {"spend-changed": {}}
     job_set = JobSet.objects.get()
     assert (job_set.user, job_set.status, job_set.batch_size, job_set.quality, job_set.seed) == (
         alice,
@@ -134,7 +135,7 @@ def test_a_pending_card_polls_and_a_finished_one_does_not(alice_client, alice):
     JobSet.objects.filter(pk=job_set.pk).update(status=JobSet.Status.COMPLETED, charge=JobSet.Charge.CHARGED)
     response = alice_client.get(f"/job-sets/{job_set.pk}/card/")
     assert "every 2s" not in response.content.decode()
-    assert response["HX-Trigger"] == "spend-changed"
+    assert json.loads(response["HX-Trigger"]) == {"spend-changed": {}}
 
 
 def test_it_refuses_someone_elses_card_and_image(client, alice, bob, media_root):

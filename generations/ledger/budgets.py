@@ -1,9 +1,9 @@
 """Money: totals by period in the site's time zone, budgets and the check that holds them.
 
 Spend is counted from job sets' price snapshots: charged plus reserved (see
-generations.charges for which is which). Periods are calendar days and months
+generations.lifecycle.policy for which is which). Periods are calendar days and months
 in ``TIME_ZONE``. The spend page and the header chip read the daily roll-up (see
-generations.spend_days). Budgets read this month's job sets: the check that holds
+generations.ledger.rollup). Budgets read this month's job sets: the check that holds
 them runs under the team's lock, against the very rows a concurrent submit adds.
 """
 
@@ -16,8 +16,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from generations import leases
-from generations.models import Budget, JobSet, SpendDay
+from generations.models import Budget, JobSet, Lease, SpendDay
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -163,7 +162,7 @@ def hold(user, team, price: Decimal) -> None:
     """
     if team is None:
         return
-    leases.lock_row(f"budget:{team.pk}")
+    Lease.lock_row(f"budget:{team.pk}")
     for state in budget_states(user, team):
         if not state.allows(price):
             raise BudgetExceeded(state, price)

@@ -39,14 +39,14 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from generations.ledger.budgets import cents
 from generations.models import Favourite, Job, JobSet, SpendDay
-from generations.spend import cents
 
 Key = tuple[date, int | None, int]  # (day in TIME_ZONE, team id, user id)
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
 RESERVED = Q(charge=JobSet.Charge.RESERVED)
 RELEASED = Q(charge=JobSet.Charge.RELEASED)
-DELIVERED = Q(status="completed") & ~Q(image="")
+DELIVERED = Q(status=Job.COMPLETED) & ~Q(image="")
 INSERT_BATCH = 2000
 
 

@@ -62,9 +62,5 @@ def seconds_left(name: str) -> float | None:
 
 
 def lock_row(name: str) -> None:
-    """Lock the lease row ``name`` until the surrounding transaction ends (created if missing).
-
-    Use inside ``transaction.atomic()``: callers that lock the same row run one at a time.
-    """
-    Lease.objects.get_or_create(name=name)
-    Lease.objects.select_for_update().get(name=name)
+    """Lock the lease row ``name`` until the surrounding transaction ends (see ``Lease.lock_row``)."""
+    Lease.lock_row(name)

@@ -10,7 +10,7 @@ submit wakes it if it is not running. The minute Schedule is only the backstop
 that restarts tracking after a crash.
 
 When to poll is learned from how long recent job sets of the same quality and
-batch size took (see ``next_poll_delay``).
+batch size took (see generations.lifecycle.timing).
 """
 
 from __future__ import annotations
@@ -18,22 +18,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import statistics
-import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.utils import timezone
 from django_q.tasks import async_task
 
-from generations import leases
-from generations.models import Attempt, JobSet
+from generations.lifecycle import claims, leases, poll, send
+from generations.upstream import gateway
 
 log = logging.getLogger(__name__)
 
@@ -50,114 +45,9 @@ HOUSEKEEPING_SECONDS = 1.0
 # so the loop's own look at the queue can be less frequent than the tick.
 SEND_EVERY = 0.25
 
-# Before any history exists: check often at first, then less often.
-EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
-# One job set in this many makes its first poll at half the usual first time. What is learned
-# is when job sets were seen done, so the tracker would otherwise learn its own rhythm: a gateway
-# that got faster would go on being polled as late as before. The probes see the change, for
-# about one poll in every five job sets.
-PROBE_EVERY = 5
-# With webhooks on, how often to look anyway once a job set runs late.
-WEBHOOK_FALLBACK_INTERVAL = 15.0
-HISTORY_SIZE = 40
-MIN_HISTORY = 5
-TYPICAL_TTL = 30.0
-
-
-@dataclass(frozen=True)
-class Durations:
-    """How long Soul took lately for one quality and batch size, from submit to stored image."""
-
-    early: float  # 10th percentile: the first poll goes out then
-    typical: float  # the median: what the queue view's estimate is based on
-    late: float  # 90th percentile: past it, polls thin out
-
-
-_durations_cache: dict[tuple[str, int], tuple[float, Durations | None]] = {}
-_durations_lock = threading.Lock()
-
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def durations(quality: str, batch_size: int) -> Durations | None:
-    """What the last few job sets of this kind took (cached briefly); None before enough history."""
-    key = (quality, batch_size)
-    with _durations_lock:
-        cached = _durations_cache.get(key)
-        if cached and time.monotonic() - cached[0] < TYPICAL_TTL:
-            return cached[1]
-    rows = list(
-        JobSet.objects.filter(
-            status=JobSet.Status.COMPLETED,
-            quality=quality,
-            batch_size=batch_size,
-            sent_at__isnull=False,
-            finished_at__isnull=False,
-        )
-        .order_by("-finished_at")
-        .values_list("sent_at", "finished_at")[:HISTORY_SIZE]
-    )
-    seconds = [(finished - sent).total_seconds() for sent, finished in rows]
-    value = None
-    if len(seconds) >= MIN_HISTORY:
-        deciles = statistics.quantiles(seconds, n=10, method="inclusive")
-        value = Durations(early=deciles[0], typical=statistics.median(seconds), late=deciles[-1])
-    with _durations_lock:
-        _durations_cache[key] = (time.monotonic(), value)
-    return value
-
-
-_callbacks_seen: tuple[float, bool] = (0.0, False)
-
-
-def callbacks_arrive() -> bool:
-    """Has the gateway called back lately? Pixazo's webhooks are undocumented: until callbacks
-    are seen to arrive, polling stays as frequent as without them (checked once a minute)."""
-    global _callbacks_seen
-    checked, seen = _callbacks_seen
-    if time.monotonic() - checked > 60:
-        since = timezone.now() - timedelta(days=1)
-        seen = Attempt.objects.filter(kind=Attempt.Kind.WEBHOOK, at__gte=since).exists()
-        _callbacks_seen = (time.monotonic(), seen)
-    return seen
-
-
-def forget_typical() -> None:
-    with _durations_lock:
-        _durations_cache.clear()
-
-
-def next_poll_delay(job_set: JobSet, now) -> float:
-    """Seconds until the next poll of a job set still in flight.
-
-    Soul gives no progress while it works, so the only guide is how long it took
-    lately. The first poll goes out when the quickest tenth would be done (a
-    probe's earlier); then one every ``SOUL_POLL_GAP`` until the slowest tenth should be
-    done; after that the gaps grow. The gap trades lag against requests: a finished image
-    waits up to one gap for the poll that finds it (docs/DECISIONS.md, docs/BENCHMARKS.md).
-    """
-    elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
-    usual = durations(job_set.quality, job_set.batch_size)
-    if usual is None:
-        # No history: every second for the first ten, then slowly longer gaps.
-        return EARLY_INTERVAL if elapsed < 10 else min(LATE_INTERVAL, elapsed / 10)
-    if job_set.webhook_token and callbacks_arrive():
-        # A callback will move the next poll to now: polls are only the fallback.
-        if elapsed < usual.late * 1.2:
-            return usual.late * 1.2 - elapsed
-        return WEBHOOK_FALLBACK_INTERVAL
-    if elapsed < usual.early:
-        probe_at = usual.early / 2
-        if job_set.pk % PROBE_EVERY == 0 and elapsed < probe_at:
-            return max(0.2, probe_at - elapsed)
-        return max(0.2, usual.early - elapsed)
-    gap = settings.SOUL_POLL_GAP
-    if elapsed < usual.late + gap:
-        return gap
-    # Running late: a little less often the longer it runs.
-    return min(LATE_INTERVAL, max(gap, elapsed * 0.1))
 
 
 # --- The loop -------------------------------------------------------------------
@@ -165,9 +55,6 @@ def next_poll_delay(job_set: JobSet, now) -> float:
 
 def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     """Run the tracker loop if no other is running. Returns what it did, for the task log."""
-    from generations import services
-    from generations.upstream import gateway
-
     holder = worker_name()
     if not _take_lease(holder, patient):
         return "another tracker is running"
@@ -184,28 +71,28 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
                     if not leases.renew(LEASE, holder, LEASE_SECONDS):
                         log.warning("tracker %s lost its lease; stopping", holder)
                         break
-                    services.renew_claims(holder, list(running))
-                    services.recover_abandoned_sends()
+                    claims.renew(holder, list(running))
+                    send.recover_abandoned_sends()
                     housekept = time.monotonic()
                 if (sending is None or sending.done()) and time.monotonic() - send_started >= SEND_EVERY:
                     if sending is not None:
                         sent += sending.result()
                     gateway.probe_if_due()
-                    sending = pool.submit(_in_thread, services.send_waiting, holder)
+                    sending = pool.submit(_in_thread, send.send_waiting, holder)
                     send_started = time.monotonic()
                 for pk in [pk for pk, future in running.items() if future.done()]:
                     _log_failure(pk, running.pop(pk))
                 free = settings.SOUL_POLL_CONCURRENCY - len(running)
-                for pk in services.claim_due(holder, free, exclude=set(running)):
-                    running[pk] = pool.submit(_in_thread, services.track, pk, holder)
+                for pk in claims.claim_due(holder, free, exclude=set(running)):
+                    running[pk] = pool.submit(_in_thread, poll.track, pk, holder)
                     polled += 1
-                wait = services.next_due_in()
+                wait = claims.next_due_in()
                 if wait is None and not running:
                     # A send was started this very tick and may still be running (on
                     # PostgreSQL its thread first opens a connection): let it finish, then
                     # look again, or the loop would never see it done and never stop.
                     wait_for([sending])
-                    if services.next_due_in() is None:
+                    if claims.next_due_in() is None:
                         break  # nothing pending anywhere: stop, no idle polling
                 time.sleep(TICK)
             if sending is not None:
@@ -217,7 +104,7 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
         leases.release(LEASE, holder)
     # A submit that arrived while we were stopping saw the lease held and did
     # not wake anyone: look once more after releasing it.
-    if services.next_due_in() is not None:
+    if claims.next_due_in() is not None:
         wake()
     return f"sent {sent}, polled {polled}"
 
@@ -236,7 +123,7 @@ def _take_lease(holder: str, patient: bool) -> bool:
     current = leases.holder_of(LEASE)
     if current and _dead_here(current):
         log.warning("tracker %s is gone; taking over its lease and claims", current)
-        _free_claims_of(current)
+        claims.expire_claims_of(current)
         return leases.acquire(LEASE, holder, LEASE_SECONDS, replacing=current)
     if not patient:
         return False
@@ -246,7 +133,7 @@ def _take_lease(holder: str, patient: bool) -> bool:
     while seen is not None and time.monotonic() < deadline:
         time.sleep(1.0)
         if leases.acquire(LEASE, holder, LEASE_SECONDS):
-            _free_claims_of(current)
+            claims.expire_claims_of(current)
             return True
         left = leases.seconds_left(LEASE)
         if left is not None and left > seen:
@@ -272,15 +159,6 @@ def _dead_here(holder: str) -> bool:
             return stat.read().rpartition(")")[2].split()[0] == "Z"
     except OSError:
         return False
-
-
-def _free_claims_of(holder: str | None) -> None:
-    from generations.models import JobSet
-
-    if holder:
-        # Expired rather than cleared: an abandoned send is recognised by an expired claim.
-        past = timezone.now() - timedelta(seconds=1)
-        JobSet.objects.filter(claimed_by=holder, claimed_until__gt=past).update(claimed_until=past)
 
 
 def _in_thread(function, *args):

@@ -11,7 +11,7 @@ def seed(apps, schema_editor):
     catalogue.install(apps.get_model("generations", "Price"), apps.get_model("generations", "Style"))
     Schedule = apps.get_model("django_q", "Schedule")
     # The backstop that restarts tracking after a crash; tracking itself is
-    # woken by submits (see generations.tracking). Idempotent by name.
+    # woken by submits (see generations.lifecycle.tracker). Idempotent by name.
     Schedule.objects.update_or_create(
         name=TRACK_SCHEDULE,
         defaults={"func": "generations.tasks.track", "schedule_type": "I", "minutes": 1, "repeats": -1},

@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef
 
 
 def mark_hidden(apps, schema_editor):
-    """Job sets whose every image was already hidden get the mark (see generations.hiding)."""
+    """Job sets whose every image was already hidden get the mark (see generations.actions.hiding)."""
     JobSet = apps.get_model("generations", "JobSet")
     Job = apps.get_model("generations", "Job")
     jobs = Job.objects.filter(job_set=OuterRef("pk"))

@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 
 def build_the_roll_up(apps, schema_editor):
-    """Existing job sets get their days in the new table (see generations.spend_days)."""
-    from generations import spend_days
+    """Existing job sets get their days in the new table (see generations.ledger.rollup)."""
+    from generations.ledger import rollup as spend_days
 
     spend_days.rebuild(apps)
 

@@ -4,6 +4,7 @@ from generations.models.catalogue import Price, Style
 from generations.models.jobs import Attempt, Job, JobSet, result_path
 from generations.models.keeping import Collection, CollectionItem, Favourite
 from generations.models.references import Character, ReferenceUpload
+from generations.models.request import SoulRequest
 from generations.models.spend import SpendDay
 from generations.models.system import GatewayState, Lease
 from generations.models.teams import Budget, Membership, Profile, Team
@@ -23,6 +24,7 @@ __all__ = [
     "Price",
     "Profile",
     "ReferenceUpload",
+    "SoulRequest",
     "SpendDay",
     "Style",
     "Team",

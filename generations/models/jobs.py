@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from generations.models.catalogue import Style
 from generations.models.references import Character, ReferenceUpload
+from generations.models.request import SoulRequest
 from generations.models.teams import Team
-from soulwire import params
+from soulwire import contract, params
 
 
 class JobSet(models.Model):
@@ -50,16 +51,20 @@ class JobSet(models.Model):
         "image_reference_image_url",
         "reference_upload",
     )
+
+    # The status sets, named once: everything else (lifecycle, queries, views, bench, tests) uses these.
+    # Not finished yet: waiting here, being sent, or with the gateway.
     PENDING = (Status.WAITING, Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
+    # Counted against the in-flight cap: sent, or being sent, and not finished.
     IN_FLIGHT = (Status.SENDING, Status.SUBMITTED, Status.IN_PROGRESS)
-    TERMINAL = (
-        Status.COMPLETED,
-        Status.FAILED,
-        Status.NSFW,
-        Status.CANCELED,
-        Status.UNCONFIRMED,
-        Status.EXPIRED,
-    )
+    # Accepted by the gateway and not finished: what the tracker polls.
+    POLLED = (Status.SUBMITTED, Status.IN_PROGRESS)
+    # Pending ones a worker takes up when their ``due_at`` comes (one being sent is its sender's).
+    SCHEDULED = (Status.WAITING, *POLLED)
+    # Finished without images to show (the gallery's "failed" filter).
+    UNSUCCESSFUL = (Status.FAILED, Status.NSFW, Status.CANCELED, Status.UNCONFIRMED, Status.EXPIRED)
+    # Finished, one way or another: nothing more happens to it by itself.
+    TERMINAL = (Status.COMPLETED, *UNSUCCESSFUL)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_sets")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="job_sets", null=True, blank=True)
@@ -95,7 +100,7 @@ class JobSet(models.Model):
 
     price = models.DecimalField(max_digits=8, decimal_places=2, help_text="USD, snapshot at submission.")
     charge = models.CharField(max_length=8, choices=Charge.choices, default=Charge.RESERVED)
-    # Every image hidden (see generations.hiding): the gallery leaves it out without reading jobs.
+    # Every image hidden (see generations.actions.hiding): the gallery leaves it out without reading jobs.
     hidden = models.BooleanField(default=False, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -154,29 +159,9 @@ class JobSet(models.Model):
         """A finished image its card shows that we could not store (``browse.card_jobs`` fetched them)."""
         return any(job.needs_download and job.download_error for job in self.card_jobs)
 
-    def payload(self) -> dict:
-        """The exact JSON body to send upstream (quality and batch size always explicit)."""
-        body: dict = {
-            "prompt": self.prompt,
-            "width_and_height": self.width_and_height,
-            "quality": self.quality,
-            "batch_size": self.batch_size,
-            "enhance_prompt": self.enhance_prompt,
-        }
-        if self.seed is not None:
-            body["seed"] = self.seed
-        if self.style_id:
-            body[params.STYLE_FIELD] = str(self.style_id)
-        if self.style_strength is not None:
-            body["style_strength"] = float(self.style_strength)
-        if self.custom_reference_id:
-            body["custom_reference_id"] = str(self.custom_reference_id)
-        if self.custom_reference_strength is not None:
-            body["custom_reference_strength"] = float(self.custom_reference_strength)
-        if self.image_reference_image_url:
-            body["image_reference_type"] = "image_url"
-            body["image_reference_image_url"] = self.image_reference_image_url
-        return body
+    def soul_request(self) -> SoulRequest:
+        """What was asked, as the request value (see generations.models.request)."""
+        return SoulRequest.from_job_set(self)
 
 
 def result_path(job: Job, filename: str) -> str:
@@ -186,11 +171,16 @@ def result_path(job: Job, filename: str) -> str:
 class Job(models.Model):
     """One image of a job set (a batch of 4 has four)."""
 
+    # Soul's job statuses (soulwire.contract): an unknown one counts as neither pending nor terminal.
+    QUEUED, COMPLETED = contract.QUEUED, contract.COMPLETED
+    PENDING = contract.PENDING_STATUSES
+    TERMINAL = contract.TERMINAL_STATUSES
+
     job_set = models.ForeignKey(JobSet, on_delete=models.CASCADE, related_name="jobs")
     index = models.PositiveSmallIntegerField()
     upstream_id = models.CharField("upstream job id", max_length=64)
     # Soul's status string as received, unknown ones included.
-    status = models.CharField(max_length=32, default="queued")
+    status = models.CharField(max_length=32, default=QUEUED)
     raw_url = models.URLField(max_length=2083, blank=True, help_text="Upstream full-size result.")
     min_url = models.URLField(max_length=2083, blank=True, help_text="Upstream preview.")
 
@@ -221,11 +211,11 @@ class Job(models.Model):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in params.TERMINAL_STATUSES
+        return self.status in self.TERMINAL
 
     @property
     def needs_download(self) -> bool:
-        return self.status == "completed" and not self.image and bool(self.raw_url)
+        return self.status == self.COMPLETED and not self.image and bool(self.raw_url)
 
 
 class Attempt(models.Model):

@@ -45,7 +45,7 @@ class ReferenceUpload(models.Model):
     """An image someone uploaded to use as an image reference.
 
     The gateway fetches it through a signed, expiring public link (see
-    generations.references); nothing else serves it without a login.
+    generations.upstream.references); nothing else serves it without a login.
     """
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

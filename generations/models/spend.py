@@ -1,7 +1,7 @@
 """The daily spend roll-up: what one person spent in one team on one day.
 
 Derived data: every row can be recomputed from job sets, jobs and stars, and
-generations.spend_days is the only code that writes it (see there for why it
+generations.ledger.rollup is the only code that writes it (see there for why it
 exists and how it stays exact).
 """
 
@@ -24,7 +24,7 @@ class SpendDay(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
     )
 
-    # Sums of the job sets' price snapshots, split as generations.charges decides.
+    # Sums of the job sets' price snapshots, split as generations.lifecycle.policy decides.
     charged = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     reserved = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     job_sets = models.PositiveIntegerField(default=0)

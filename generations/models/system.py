@@ -39,3 +39,13 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+    @classmethod
+    def lock_row(cls, name: str) -> None:
+        """Lock the row ``name`` until the surrounding transaction ends (created if missing).
+
+        Use inside ``transaction.atomic()``: callers that lock the same row run one at a
+        time (a row lock on PostgreSQL; SQLite's IMMEDIATE transaction serialises already).
+        """
+        cls.objects.get_or_create(name=name)
+        cls.objects.select_for_update().get(name=name)

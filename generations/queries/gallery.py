@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from generations.models import Collection, CollectionItem, Favourite, Job, JobSet, Membership, Team
-from generations.selectors import visible_job_sets
+from generations.models import Collection, CollectionItem, Favourite, Job, JobSet, Style, Team
+from generations.queries import teams
+from generations.queries.access import visible_job_sets
 from soulwire import params
 
 # A screenful or two (a batch-4 card holds four images); older ones load as you scroll.
@@ -23,13 +24,7 @@ PAGE_SIZE = 24
 STATUS_GROUPS = {
     "pending": JobSet.PENDING,
     "completed": (JobSet.Status.COMPLETED,),
-    "failed": (
-        JobSet.Status.FAILED,
-        JobSet.Status.NSFW,
-        JobSet.Status.EXPIRED,
-        JobSet.Status.UNCONFIRMED,
-        JobSet.Status.CANCELED,
-    ),
+    "failed": JobSet.UNSUCCESSFUL,
 }
 
 
@@ -107,7 +102,7 @@ def parse(user, team: Team | None, data) -> Filters:
     problems: list[str] = []
     member = data.get("member", "")
     member_id = None
-    if member.isdigit() and team and Membership.objects.filter(team=team, user_id=int(member)).exists():
+    if member.isdigit() and team and teams.is_member(team, int(member)):
         member_id = int(member)
     collection = data.get("collection", "")
     collection_id = int(collection) if collection.isdigit() else None
@@ -129,10 +124,24 @@ def parse(user, team: Team | None, data) -> Filters:
     )
 
 
+def styles() -> QuerySet[Style]:
+    """Every style, retired ones too (old images carry them); the generate form offers the active ones."""
+    return Style.objects.all()
+
+
 def visible_collections(user, team: Team | None) -> QuerySet[Collection]:
     if team is None:
         return Collection.objects.none()
     return Collection.objects.filter(Q(owner=user) | Q(shared=True), team=team)
+
+
+def visible_collection(user, team: Team | None, pk: int) -> Collection | None:
+    return visible_collections(user, team).filter(pk=pk).first()
+
+
+def collection_names(job: Job) -> list[str]:
+    """The names of the collections ``job`` is filed in (the lightbox lists them)."""
+    return [collection.name for collection in Collection.objects.filter(items__job=job).distinct()]
 
 
 def job_sets(user, filters: Filters) -> QuerySet[JobSet]:
@@ -172,7 +181,7 @@ def job_sets(user, filters: Filters) -> QuerySet[JobSet]:
         # Any hidden image: its job set shows here with just those images.
         query = query.filter(Exists(Job.objects.filter(job_set=OuterRef("pk"), hidden_at__isnull=False)))
     else:
-        # Kept current by generations.hiding: reading it costs nothing per job set.
+        # Kept current by generations.actions.hiding: reading it costs nothing per job set.
         query = query.filter(hidden=False)
     return query.order_by("-id")
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from generations.ledger.budgets import COUNTED, ZERO, Totals, cents
 from generations.models import JobSet, SpendDay
-from generations.spend import ZERO, Totals, cents
 
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
 RESERVED = Q(charge=JobSet.Charge.RESERVED)
@@ -94,7 +94,7 @@ def build(scope: dict, period: Period, by_team: bool = False) -> Report:
     """The report for the job sets ``scope`` picks (``user=``, ``team=``, or nothing for every team).
 
     Totals, counts, the daily chart and the person and team breakdowns read the
-    daily roll-up (generations.spend_days): a row per day and person, however
+    daily roll-up (generations.ledger.rollup): a row per day and person, however
     many job sets. Quality, batch size and style are not in the roll-up (they
     would multiply its rows), so those two breakdowns are one grouped query over
     the period's job sets.
@@ -123,6 +123,17 @@ def build(scope: dict, period: Period, by_team: bool = False) -> Report:
     in_period = JobSet.objects.filter(**scope, created_at__gte=period.start, created_at__lt=period.end)
     report.breakdowns.update(_by_request(in_period))
     return report
+
+
+def job_sets(scope: dict, period: Period) -> QuerySet[JobSet]:
+    """The job sets behind a report's numbers (``scope`` as for ``build``), with who, style and team."""
+    in_period = JobSet.objects.filter(**scope, created_at__gte=period.start, created_at__lt=period.end)
+    return in_period.select_related("user", "style", "team")
+
+
+def counted(job_set: JobSet) -> Decimal:
+    """What ``job_set`` adds to the totals: its price if charged or reserved, else nothing."""
+    return job_set.price if job_set.charge in COUNTED else ZERO
 
 
 def _daily(days: QuerySet[SpendDay], period: Period) -> list[tuple[date, Decimal, Decimal]]:

@@ -1,8 +1,14 @@
-"""Who is in which team, and which team a person works in now."""
+"""Who is in which team, and which team a person works in now (changed by generations.actions.teams).
+
+What one request learns about a person's teams is remembered on the user object
+(``_memberships``, ``_current_membership``), which lives as long as the request;
+generations.actions.teams drops it after changing them.
+"""
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.contrib.auth import get_user_model
+from django.db.models import F, QuerySet
 
 from generations.models import Membership, Profile, Team
 
@@ -42,7 +48,9 @@ def _find_current_membership(user) -> Membership | None:
     mine = memberships(user)
     chosen = next((m for m in mine if m.team_id == m.chosen_team_id), None)
     if chosen is None and mine:
-        # Never chose, or left the chosen team: work in the first, and remember it.
+        # Never chose, or left the chosen team: work in the first, and remember it. The one write
+        # among the reads, on purpose: the choice made here must stay made when a team whose name
+        # sorts first is joined later, and this is where it is made, whoever removed the membership.
         chosen = mine[0]
         Profile.objects.update_or_create(user=user, defaults={"current_team": chosen.team})
     return chosen
@@ -53,25 +61,31 @@ def current_team(user) -> Team | None:
     return membership.team if membership else None
 
 
-def switch(user, team_id: int) -> bool:
-    """Work in ``team_id`` from now on (kept across sessions). False if not a member."""
-    if not Membership.objects.filter(user=user, team_id=team_id).exists():
-        return False
-    Profile.objects.update_or_create(user=user, defaults={"current_team_id": team_id})
-    forget(user)
-    return True
+def managed_team(user) -> Team | None:
+    """The team ``user`` works in, if they may change it (its managers, and staff); else None."""
+    membership = current_membership(user)
+    if membership is None or not (membership.is_manager or user.is_staff):
+        return None
+    return membership.team
 
 
-def forget(user) -> None:
-    """Drop what this request remembered about ``user``'s teams (after a change to them)."""
-    user.__dict__.pop("_current_membership", None)
-    user.__dict__.pop("_memberships", None)
+def team_ids(user) -> QuerySet:
+    """The ids of the teams ``user`` is in, as a subquery."""
+    return Membership.objects.filter(user=user).values("team_id")
 
 
-def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
-    membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
-    forget(user)
-    return membership
+def is_member(team: Team, user_id: int) -> bool:
+    return Membership.objects.filter(team=team, user_id=user_id).exists()
+
+
+def manages(user, team_id: int | None) -> bool:
+    """Whether ``user`` is a manager of the team ``team_id``."""
+    return Membership.objects.filter(user=user, team_id=team_id, role=Membership.Role.MANAGER).exists()
+
+
+def membership_in(team: Team, pk: int) -> Membership | None:
+    """One membership of ``team`` by its id (None if it is another team's)."""
+    return Membership.objects.filter(team=team, pk=pk).select_related("user").first()
 
 
 def members_of(team: Team) -> list[Membership]:
@@ -85,3 +99,8 @@ def member_names(team: Team) -> list[tuple[int, str]]:
     """
     names = Membership.objects.filter(team=team).order_by("user__username")
     return list(names.values_list("user_id", "user__username"))
+
+
+def person_named(username: str):
+    """The account with this username, or None."""
+    return get_user_model().objects.filter(username=username).first()

@@ -3,7 +3,8 @@
 It knows the paths, the headers, the response shapes and what each status
 code means; it knows nothing about job sets in our database. Callers get
 parsed dataclasses or a typed :class:`SoulError` whose class says what to do
-(see the error table in SOUL_API.md).
+(see the error table in docs/UPSTREAM.md). The paths, headers and statuses
+themselves are the contract's (:mod:`soulwire.contract`).
 
 The subscription key travels only in the ``Ocp-Apim-Subscription-Key`` header
 of gateway requests: never in a message, a ``repr`` or a request to a result
@@ -24,15 +25,10 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from soulwire import params
+from soulwire import contract, params
+from soulwire.contract import IDEMPOTENCY_HEADER, KEY_HEADER, POLL_PATH, STYLES_PATH, SUBMIT_PATH
 
 log = logging.getLogger(__name__)
-
-SUBMIT_PATH = "/ai-model-api/v1/generateSoul"
-POLL_PATH = "/ai-model-api-polling/getGenerationResults"
-DEFAULT_STYLES_PATH = "/ai-model-api-polling/getTextToImageGetSoulStyles"
-KEY_HEADER = "Ocp-Apim-Subscription-Key"
-
 
 # --- Errors -----------------------------------------------------------------
 
@@ -135,13 +131,13 @@ class ResultTooLarge(SoulError):
 @dataclass(frozen=True)
 class JobResult:
     id: str
-    status: str  # Soul's spelling, see params.normalize_status
+    status: str  # Soul's spelling, see contract.normalize_status
     raw_url: str | None = None
     min_url: str | None = None
 
     @property
     def terminal(self) -> bool:
-        return self.status in params.TERMINAL_STATUSES
+        return self.status in contract.TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ class JobSetResult:
         """True when every job is terminal (a batch can finish partly)."""
         if self.jobs:
             return all(job.terminal for job in self.jobs)
-        return self.status in params.TERMINAL_STATUSES
+        return self.status in contract.TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -179,7 +175,7 @@ def _url_of(result: Any) -> str | None:
 
 
 def parse_job_set(data: Any) -> JobSetResult:
-    """Understand every job-set shape SOUL_API.md lists.
+    """Understand every job-set shape docs/UPSTREAM.md lists.
 
     - submit: ``{"job_set_id", "jobs": [{"id", "status", "results"}], "input_params"}``
     - poll: the same with ``id`` instead of ``job_set_id``
@@ -191,7 +187,7 @@ def parse_job_set(data: Any) -> JobSetResult:
     if not isinstance(job_set_id, str) or not job_set_id:
         raise ProtocolError("The gateway's answer has no job set id.")
     input_params = data.get("input_params") if isinstance(data.get("input_params"), dict) else {}
-    top_status = params.normalize_status(data.get("status")) or None
+    top_status = contract.normalize_status(data.get("status")) or None
 
     jobs: list[JobResult] = []
     if isinstance(data.get("jobs"), list):
@@ -202,7 +198,7 @@ def parse_job_set(data: Any) -> JobSetResult:
             jobs.append(
                 JobResult(
                     id=str(job.get("id") or f"{job_set_id}:{index}"),
-                    status=params.normalize_status(job.get("status")),
+                    status=contract.normalize_status(job.get("status")),
                     raw_url=_url_of(results.get("raw")),
                     min_url=_url_of(results.get("min")),
                 )
@@ -342,7 +338,7 @@ class SoulClient:
         user_agent: str,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
-        styles_path: str = DEFAULT_STYLES_PATH,
+        styles_path: str = STYLES_PATH,
         pool_size: int = 8,
     ):
         self.base_url = base_url.rstrip("/")
@@ -403,7 +399,7 @@ class SoulClient:
         if errors:
             raise InvalidParams(errors)
         data = self._request(
-            "POST", SUBMIT_PATH, json=payload, extra_headers={"Idempotency-Key": idempotency_key}
+            "POST", SUBMIT_PATH, json=payload, extra_headers={IDEMPOTENCY_HEADER: idempotency_key}
         )
         return parse_job_set(data)
 

@@ -13,8 +13,9 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import Jinja2
 
-from generations import references
-from generations.models import Character, JobSet, ReferenceUpload, Style
+from generations.models import JobSet, SoulRequest, Style
+from generations.queries import characters, uploads
+from generations.upstream import references
 from generations.web.sizes import size_choices
 from soulwire import params
 
@@ -161,10 +162,7 @@ class GenerateForm(forms.Form):
         if styles is not None:
             self.fields["style_id"].offered = [style for style in styles if style.is_active]
         self.reused_upload = None
-        self.characters = {
-            str(character.upstream_id): character
-            for character in (Character.objects.filter(team=team) if team else Character.objects.none())
-        }
+        self.characters = {str(character.upstream_id): character for character in characters.of_team(team)}
         self.fields["custom_reference_id"].choices = [("", "None")] + [
             (upstream_id, character.name) for upstream_id, character in self.characters.items()
         ]
@@ -188,27 +186,35 @@ class GenerateForm(forms.Form):
             said.append("image reference")
         return said
 
-    def payload(self) -> dict:
-        """The request body this form describes (only the fields that parsed)."""
+    def soul_request(self) -> SoulRequest:
+        """The request this form describes (of a form that did not validate: the fields that parsed).
+
+        An upload is not stored yet: the view stores it and adds it (``SoulRequest.with_upload``).
+        """
         data = self.cleaned_data
-        body = {
-            "prompt": data.get("prompt"),
-            "width_and_height": data.get("width_and_height"),
-            "quality": data.get("quality"),
-            "batch_size": data.get("batch_size"),
-            "enhance_prompt": data.get("enhance_prompt", False),
-            "seed": data.get("seed"),
-            params.STYLE_FIELD: str(data["style_id"].pk) if data.get("style_id") else None,
-            "style_strength": data.get("style_strength"),
-            "image_reference_type": data.get("image_reference_type") or None,
-            "image_reference_image_url": data.get("image_reference_image_url") or None,
-        }
-        if data.get("image_reference_upload") or self.reused_upload:
-            body["image_reference_image_url"] = references.placeholder_link()
-        if data.get("custom_reference_id"):
-            body["custom_reference_id"] = data["custom_reference_id"]
-            body["custom_reference_strength"] = data.get("custom_reference_strength")
-        return {name: value for name, value in body.items() if value is not None}
+        character_id = data.get("custom_reference_id") or None
+        character = self.characters.get(character_id) if character_id else None
+        return SoulRequest(
+            prompt=data.get("prompt"),
+            width_and_height=data.get("width_and_height"),
+            quality=data.get("quality"),
+            batch_size=data.get("batch_size"),
+            seed=data.get("seed"),
+            enhance_prompt=data.get("enhance_prompt", False),
+            style_id=str(data["style_id"].pk) if data.get("style_id") else None,
+            style_strength=data.get("style_strength"),
+            custom_reference_id=character_id,
+            character_id=character.pk if character else None,
+            custom_reference_strength=data.get("custom_reference_strength") if character_id else None,
+            image_reference_type=data.get("image_reference_type") or None,
+            image_reference_image_url=""
+            if self._refers_to_upload()
+            else (data.get("image_reference_image_url") or ""),
+            reference_upload_id=self.reused_upload.pk if self.reused_upload else None,
+        )
+
+    def _refers_to_upload(self) -> bool:
+        return bool(self.cleaned_data.get("image_reference_upload") or self.reused_upload)
 
     def clean(self):
         cleaned = super().clean()
@@ -218,9 +224,7 @@ class GenerateForm(forms.Form):
             and not upload
             and not cleaned.get("image_reference_image_url")
         ):
-            self.reused_upload = ReferenceUpload.objects.filter(
-                team=self.team, key=cleaned["reference_upload_key"]
-            ).first()
+            self.reused_upload = uploads.reusable(self.team, cleaned["reference_upload_key"])
             if self.reused_upload is None:
                 self.add_error("image_reference_upload", "That uploaded image is no longer available.")
         if upload:
@@ -231,7 +235,9 @@ class GenerateForm(forms.Form):
                     self.upload_content_type = references.check_upload(upload)
                 except forms.ValidationError as exc:
                     self.add_error("image_reference_upload", exc)
-        for name, message in params.validate(self.payload()).items():
+        # An upload is checked with a link of the shape it will be sent with (made once it is stored).
+        link = references.placeholder_link() if self._refers_to_upload() else None
+        for name, message in self.soul_request().errors(reference_link=link).items():
             field = name if name in self.fields else None
             if field and field in self.errors:
                 continue  # the field's own parsing already said what is wrong
@@ -240,28 +246,6 @@ class GenerateForm(forms.Form):
             label = (self.fields[field].label or field.replace("_", " ").capitalize()) if field else name
             self.add_error(field, f"{label} {message}.")
         return cleaned
-
-    def job_set_fields(self) -> dict:
-        """Model fields for a new JobSet, from a valid form (an upload is stored by the caller)."""
-        data = self.cleaned_data
-        character_id = data.get("custom_reference_id") or None
-        return {
-            "prompt": data["prompt"],
-            "width_and_height": data["width_and_height"],
-            "quality": data["quality"],
-            "batch_size": data["batch_size"],
-            "seed": data.get("seed"),
-            "enhance_prompt": data.get("enhance_prompt", False),
-            "style": data.get("style_id"),
-            "style_strength": data.get("style_strength"),
-            "custom_reference_id": character_id,
-            "character": self.characters.get(character_id) if character_id else None,
-            "custom_reference_strength": data.get("custom_reference_strength") if character_id else None,
-            "image_reference_image_url": ""
-            if data.get("image_reference_upload") or self.reused_upload
-            else (data.get("image_reference_image_url") or ""),
-            "reference_upload": self.reused_upload,
-        }
 
     def next_initial(self) -> dict:
         """After a submit the form keeps its options, clears the prompt, and keeps the seed only if asked."""
@@ -275,21 +259,20 @@ class GenerateForm(forms.Form):
 
 def initial_from(job_set: JobSet, keep_seed: bool) -> dict:
     """Every parameter of a job set, as the form's starting values ("use these settings")."""
+    request = job_set.soul_request()
     initial = {
-        "prompt": job_set.prompt,
-        "width_and_height": job_set.width_and_height,
-        "quality": job_set.quality,
-        "batch_size": job_set.batch_size,
-        "enhance_prompt": job_set.enhance_prompt,
-        "style_id": job_set.style_id or params.GENERAL_STYLE_ID,
-        "style_strength": job_set.style_strength if job_set.style_strength is not None else Decimal("1.00"),
-        "custom_reference_id": str(job_set.custom_reference_id) if job_set.custom_reference_id else "",
-        "custom_reference_strength": job_set.custom_reference_strength or Decimal("1.00"),
-        "image_reference_type": "image_url"
-        if job_set.image_reference_image_url or job_set.reference_upload_id
-        else "",
-        "image_reference_image_url": job_set.image_reference_image_url,
-        "reference_upload_key": job_set.reference_upload.key if job_set.reference_upload_id else None,
+        "prompt": request.prompt,
+        "width_and_height": request.width_and_height,
+        "quality": request.quality,
+        "batch_size": request.batch_size,
+        "enhance_prompt": request.enhance_prompt,
+        "style_id": request.style_id or params.GENERAL_STYLE_ID,
+        "style_strength": request.style_strength if request.style_strength is not None else Decimal("1.00"),
+        "custom_reference_id": request.custom_reference_id or "",
+        "custom_reference_strength": request.custom_reference_strength or Decimal("1.00"),
+        "image_reference_type": request.image_reference_type or "",
+        "image_reference_image_url": request.image_reference_image_url,
+        "reference_upload_key": job_set.reference_upload.key if request.reference_upload_id else None,
     }
     if keep_seed:
         seed = job_set.seed or job_set.input_params.get("seed")

@@ -7,9 +7,10 @@ to Python once and draws the same markup several times faster. So the card and
 the generate form are Jinja2 templates (templates/jinja2/), and every other page
 stays in Django's: they draw these through ``{% cards %}``, ``{% star %}`` and
 ``{% generate_form %}`` (see ``generations.web.cards`` and ``generations.web.views.gallery``).
-Filters both kinds of template use (``aspect``, ``elapsed``...) are the Django
-templates' own functions, so a value looks the same everywhere; the ones only the
-Jinja2 templates use are defined here.
+Filters both kinds of template use (``aspect``, ``elapsed``...) are in
+generations.web.filters, so a value looks the same everywhere; the ones only the
+Jinja2 templates use are defined here. Cards and template tags render through
+this module, and it imports neither of them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from jinja2 import Environment, StrictUndefined
 
-from generations.web import paths
+from generations.web import filters, paths
 from generations.web.sizes import size_parts
-from generations.web.templatetags import soul
 
 
 def shown(value) -> str:
@@ -87,13 +87,13 @@ def environment(**options) -> Environment:
     env = Environment(autoescape=True, **options)
     env.globals.update(path=paths.path, radio_tag=radio_tag)
     env.filters.update(
-        aspect=soul.aspect,
+        aspect=filters.aspect,
         capfirst=capfirst,
         clip=clip,
         date=date,
-        duration=soul.duration,
-        elapsed=soul.elapsed,
-        ordinal=soul.ordinal,
+        duration=filters.duration,
+        elapsed=filters.elapsed,
+        ordinal=filters.ordinal,
         pluralize=pluralize,
         shown=shown,
         size_pixels=size_pixels,

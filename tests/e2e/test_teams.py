@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from generations import teams
+from generations.actions import teams
 from generations.models import Membership
 from tests.factories import make_job_set
 

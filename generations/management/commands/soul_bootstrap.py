@@ -5,7 +5,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from generations import teams, tracking
+from generations.actions import teams
+from generations.lifecycle import tracker
 from generations.models import Membership, Team
 
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args, username, **options):
-        tracking.ensure_schedule()
+        tracker.ensure_schedule()
         User = get_user_model()
         if User.objects.exists():
             self.stdout.write(

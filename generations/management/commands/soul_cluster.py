@@ -8,13 +8,13 @@ picks up job sets in flight without waiting for the next Schedule tick.
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from generations import tracking
+from generations.lifecycle import tracker
 
 
 class Command(BaseCommand):
     help = "Run a django-q2 cluster (qcluster) after making sure tracking resumes at once."
 
     def handle(self, *args, **options):
-        tracking.ensure_schedule()
-        tracking.wake(after_start=True)
+        tracker.ensure_schedule()
+        tracker.wake(after_start=True)
         call_command("qcluster")

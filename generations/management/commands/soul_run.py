@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from generations.management.children import Child, stop_all
 
 STOP_GRACE_SECONDS = 10
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         if _port_in_use(host, port):
             raise CommandError(f"Port {port} is in use already. Stop what runs there, or: make run PORT=8001")
 
-        children: dict[str, subprocess.Popen] = {}
+        children: list[Child] = []
         stopping = False
 
         def stop(signum=None, frame=None):
@@ -49,7 +50,8 @@ class Command(BaseCommand):
         try:
             for name, command in programs:
                 # Own session: Ctrl-C reaches only us, and we stop the children in order.
-                children[name] = subprocess.Popen(command, start_new_session=True)
+                # No log file: they write to this terminal.
+                children.append(Child(command, name=name).start())
             if _wait_for_port(host, port, children, lambda: stopping):
                 mode = (
                     "sandbox gateway (no key, nothing is charged)"
@@ -61,31 +63,21 @@ class Command(BaseCommand):
                     f"  upstream: {mode}\n  admin:    http://{host}:{port}/admin/\n  Press Ctrl-C to stop.\n"
                 )
             while not stopping:
-                for name, child in children.items():
-                    if child.poll() is not None:
+                for child in children:
+                    if not child.running():
                         self.stderr.write(
-                            f"The {name} process exited (code {child.returncode}); stopping the rest."
+                            f"The {child.name} process exited (code {child.returncode}); stopping the rest."
                         )
                         stopping = True
                         break
                 time.sleep(0.3)
         finally:
-            self._stop_all(children)
+            # Web first (no new work), then the cluster (finishes its tasks), then the sandbox.
+            stop_all(reversed(children), STOP_GRACE_SECONDS, on_overdue=self._say_killed)
         self.stdout.write("Stopped.")
 
-    def _stop_all(self, children: dict[str, subprocess.Popen]) -> None:
-        # Web first (no new work), then the cluster (finishes its tasks), then the sandbox.
-        for child in reversed(list(children.values())):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for name, child in children.items():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"The {name} process did not stop in {STOP_GRACE_SECONDS} s; killing it.")
-                child.kill()
-                child.wait()
+    def _say_killed(self, child: Child) -> None:
+        self.stderr.write(f"The {child.name} process did not stop in {STOP_GRACE_SECONDS} s; killing it.")
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -93,12 +85,12 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _wait_for_port(host, port, children, stopping, timeout=60.0) -> bool:
+def _wait_for_port(host, port, children: list[Child], stopping, timeout=60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping():
         if _port_in_use(host, port):
             return True
-        if any(child.poll() is not None for child in children.values()):
+        if any(not child.running() for child in children):
             return False
         time.sleep(0.2)
     return False

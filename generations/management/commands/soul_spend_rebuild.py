@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from generations import spend_days
+from generations.ledger import rollup as spend_days
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generations import styles
+from generations.actions import styles
 from generations.upstream.client import SoulError
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from generations import teams
+from generations.actions import teams
 from generations.models import Membership, Team
 
 

@@ -1,46 +1,15 @@
-from django import template
-from django.utils import timezone
+"""``{% load soul %}``: the shared filters, fast links, and the parts Jinja2 draws (cards, star, form)."""
 
-# Modules, not names: generations.web.jinja uses this module's filters, so the imports go both ways.
-from generations.web import cards, jinja, paths
-from soulwire import params
+from django import template
+
+from generations.web import cards, filters, jinja, paths
 
 register = template.Library()
 
-
-@register.filter
-def elapsed(start) -> str:
-    """'8 s', '2 min 05 s', '1 h 03 min' since ``start``."""
-    if not start:
-        return ""
-    seconds = max(0, int((timezone.now() - start).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-@register.filter
-def duration(job_set) -> str:
-    """How long a finished job set took, from send to finish."""
-    if not job_set.sent_at or not job_set.finished_at:
-        return ""
-    seconds = (job_set.finished_at - job_set.sent_at).total_seconds()
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-@register.filter
-def aspect(width_and_height: str) -> str:
-    """CSS aspect-ratio for a size like '1536x2048'."""
-    width, height = params.parse_size(width_and_height)
-    return f"{width} / {height}"
-
-
-@register.filter
-def ordinal(number: int) -> str:
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
+register.filter("elapsed", filters.elapsed)
+register.filter("duration", filters.duration)
+register.filter("aspect", filters.aspect)
+register.filter("ordinal", filters.ordinal)
 
 
 @register.filter

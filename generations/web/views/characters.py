@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import teams
+from generations.actions import characters as character_actions
 from generations.models import Character
+from generations.queries import characters, teams
+from generations.web.files import file_response
 
 
 class CharacterForm(forms.ModelForm):
@@ -21,31 +22,27 @@ class CharacterForm(forms.ModelForm):
 
 
 @require_http_methods(["GET", "POST"])
-def characters(request: HttpRequest) -> HttpResponse:
+def characters_page(request: HttpRequest) -> HttpResponse:
     team = teams.current_team(request.user)
     form = CharacterForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and team is not None and form.is_valid():
-        character = form.save(commit=False)
-        character.team, character.created_by = team, request.user
         try:
-            with transaction.atomic():
-                character.save()
-        except IntegrityError:
-            form.add_error(None, "Your team already has a character with that name or that UUID.")
+            character = character_actions.create(team, request.user, **form.cleaned_data)
+        except character_actions.CharacterTaken as exc:
+            form.add_error(None, str(exc))
         else:
             messages.success(
                 request, f"Saved “{character.name}”. Pick it under More options when generating."
             )
             return redirect("characters")
-    listed = Character.objects.filter(team=team) if team else Character.objects.none()
+    listed = characters.of_team(team)
     return render(request, "generations/characters.html", {"form": form, "characters": listed, "team": team})
 
 
 @require_POST
 def delete_character(request: HttpRequest, pk: int) -> HttpResponse:
-    team = teams.current_team(request.user)
-    character = get_object_or_404(Character, pk=pk, team=team)
-    character.delete()
+    character = get_object_or_404(characters.of_team(teams.current_team(request.user)), pk=pk)
+    character_actions.delete(character)
     messages.success(request, f"Removed “{character.name}”. Job sets made with it keep its id.")
     return redirect("characters")
 
@@ -53,11 +50,9 @@ def delete_character(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """A character's picture, only to its team."""
-    from generations.web.views.media import _file_response
-
-    character = get_object_or_404(Character, pk=pk, team__memberships__user=request.user)
+    character = get_object_or_404(characters.visible(request.user), pk=pk)
     if not character.thumbnail:
         raise Http404("No picture.")
-    response = _file_response(character.thumbnail.name)
+    response = file_response(character.thumbnail.name)
     response["Cache-Control"] = "private, max-age=3600"
     return response

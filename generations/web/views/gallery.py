@@ -5,20 +5,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
-from generations import browse, references, selectors, services, spend, teams
-from generations.models import JobSet, Price, Style
+from generations.actions import jobsets
+from generations.models import JobSet
+from generations.queries import access, teams
+from generations.queries import gallery as browse
+from generations.queries import spend as money
 from generations.web import cards, jinja
 from generations.web.forms import GenerateForm, initial_from
+from generations.web.htmx import spend_changed
 from soulwire import params
-
-SPEND_CHANGED = "spend-changed"
 
 
 def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
@@ -34,9 +36,9 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         membership=membership,
         members=teams.member_names(team) if team else [],
         collections=list(browse.visible_collections(request.user, team)),
-        # Every style, retired ones too (old images carry them); the form offers the active ones
-        # from the same read. Left unread for the older-cards fragment, which shows neither.
-        styles=Style.objects.all(),
+        # The form offers the active ones from the same read. Left unread for the older-cards
+        # fragment, which shows neither.
+        styles=browse.styles(),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
@@ -80,20 +82,20 @@ def generate(request: HttpRequest) -> HttpResponse:
         valid = False
     if not valid:
         return _refused(request, form)
-    duplicates = [] if request.POST.get("confirm_duplicate") else selectors.same_request_done(team, form)
+    soul_request = form.soul_request()
+    duplicates = [] if request.POST.get("confirm_duplicate") else access.same_request_done(team, soul_request)
     if duplicates:
         context = {"form": form, "duplicates": duplicates, **_price_context(request, request.POST)}
         return render(request, "generations/gallery.html#generate-form", context, status=409)
-    fields = form.job_set_fields()
+    upload = form.cleaned_data.get("image_reference_upload")
     try:
-        with transaction.atomic():
-            upload = form.cleaned_data.get("image_reference_upload")
-            if upload:
-                fields["reference_upload"] = references.store_upload(
-                    request.user, team, upload, form.upload_content_type
-                )
-            job_set = services.create_job_set(request.user, {**fields, "team": team})
-    except spend.BudgetExceeded as exc:
+        if upload:
+            job_set = jobsets.create_with_upload(
+                request.user, team, soul_request, upload, form.upload_content_type
+            )
+        else:
+            job_set = jobsets.create(request.user, team, soul_request)
+    except jobsets.BudgetExceeded as exc:
         form.add_error(None, str(exc))
         return _refused(request, form)
     if not request.htmx:
@@ -101,9 +103,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         return redirect("gallery")
     next_form = _form(request, initial=form.next_initial())
     context = {"form": next_form, "new_job_sets": [job_set], **_price_context(request, request.POST)}
-    response = render(request, "generations/gallery.html#generate-success", context)
-    response["HX-Trigger"] = SPEND_CHANGED
-    return response
+    return spend_changed(render(request, "generations/gallery.html#generate-success", context))
 
 
 @require_GET
@@ -121,7 +121,7 @@ def reuse(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def details(request: HttpRequest, pk: int) -> HttpResponse:
     job_set = get_object_or_404(
-        selectors.visible_job_sets(request.user)
+        access.visible_job_sets(request.user)
         .select_related("style", "character", "user", "team")
         .prefetch_related("jobs"),
         pk=pk,
@@ -131,36 +131,34 @@ def details(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def card(request: HttpRequest, pk: int) -> HttpResponse:
-    job_set = get_object_or_404(selectors.visible_job_sets(request.user).select_related("style"), pk=pk)
+    job_set = get_object_or_404(access.visible_job_sets(request.user).select_related("style"), pk=pk)
     response = cards.card_response(request, job_set)
     if not job_set.is_pending:
-        response["HX-Trigger"] = SPEND_CHANGED
+        spend_changed(response)
     return response
 
 
 def _visible_job_set(request: HttpRequest, pk: int) -> JobSet:
-    return get_object_or_404(selectors.visible_job_sets(request.user), pk=pk)
+    return get_object_or_404(access.visible_job_sets(request.user), pk=pk)
 
 
 def _managed_job_set(request: HttpRequest, pk: int) -> JobSet:
     """A job set this person may stop or change; 404 otherwise, as for one they cannot see."""
     job_set = _visible_job_set(request, pk)
-    if not selectors.may_manage(request.user, job_set):
+    if not access.may_manage(request.user, job_set):
         raise Http404("Only its owner or a team manager may do that.")
     return job_set
 
 
 def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
-    job_set = selectors.visible_job_sets(request.user).select_related("style").get(pk=job_set.pk)
-    response = cards.card_response(request, job_set)
-    response["HX-Trigger"] = SPEND_CHANGED
-    return response
+    job_set = access.visible_job_sets(request.user).select_related("style").get(pk=job_set.pk)
+    return spend_changed(cards.card_response(request, job_set))
 
 
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job_set = _managed_job_set(request, pk)
-    if not services.cancel_waiting(job_set):
+    if not jobsets.cancel_waiting(job_set):
         messages.error(request, "It had already been sent, so it can no longer be canceled.")
     if request.htmx:
         return _card_response(request, job_set)
@@ -175,23 +173,21 @@ def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     if teams.current_team(request.user) is None:
         raise Http404("You are not in a team.")
     try:
-        job_set = services.submit_again(original, request.user, teams.current_team(request.user))
-    except spend.BudgetExceeded as exc:
+        job_set = jobsets.submit_again(original, request.user, teams.current_team(request.user))
+    except jobsets.BudgetExceeded as exc:
         messages.error(request, str(exc))
         if request.htmx:
-            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+            return HttpResponseClientRefresh()
         return redirect("gallery")
     if not request.htmx:
         return redirect("gallery")
-    response = render(request, "generations/gallery.html#new-card", {"new_job_sets": [job_set]})
-    response["HX-Trigger"] = SPEND_CHANGED
-    return response
+    return spend_changed(render(request, "generations/gallery.html#new-card", {"new_job_sets": [job_set]}))
 
 
 @require_POST
 def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
     job_set = _managed_job_set(request, pk)
-    services.retry_downloads(job_set)
+    jobsets.retry_downloads(job_set)
     if request.htmx:
         return _card_response(request, job_set)
     return redirect("gallery")
@@ -201,7 +197,7 @@ def retry_download(request: HttpRequest, pk: int) -> HttpResponse:
 def spend_chip(request: HttpRequest) -> HttpResponse:
     # Rendered without the page's context processors: the chip needs none of them, and it is
     # fetched after every submit and completion.
-    periods = spend.recent_totals(user=request.user)
+    periods = money.recent_totals(request.user)
     return HttpResponse(render_to_string("generations/partials/spend_chip.html", {"spend": periods}))
 
 
@@ -218,13 +214,5 @@ def _price_context(request: HttpRequest, data) -> dict:
     batch_size = (
         int(batch) if batch.isdigit() and int(batch) in params.BATCH_SIZES else params.DEFAULT_BATCH_SIZE
     )
-    try:
-        cost = Price.current(quality, batch_size)
-    except Price.DoesNotExist:
-        cost = None
-    states = spend.budget_states(request.user, teams.current_team(request.user))
-    return {
-        "cost": cost,
-        "budget": spend.tightest(states),
-        "over": bool(cost is not None and any(not s.allows(cost) for s in states)),
-    }
+    check = money.price_check(request.user, teams.current_team(request.user), quality, batch_size)
+    return {"cost": check.cost, "budget": check.budget, "over": check.over}

@@ -2,50 +2,29 @@
 
 from __future__ import annotations
 
-import mimetypes
-from urllib.parse import quote
-
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
-from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.templatetags.static import static
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from generations import references, selectors, spend_days
-from generations.models import Job, Style
-
-
-def _file_response(name: str, content_type: str | None = None) -> HttpResponse:
-    content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if settings.SOUL_MEDIA_ACCEL_PREFIX:
-        # nginx serves the file from its internal location; access was checked here.
-        response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = settings.SOUL_MEDIA_ACCEL_PREFIX.rstrip("/") + "/" + quote(name)
-        return response
-    try:
-        stream = default_storage.open(name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing from storage.") from exc
-    return FileResponse(stream, content_type=content_type)
+from generations.actions import keeping
+from generations.models import Style
+from generations.queries import access, uploads
+from generations.web.files import file_response
 
 
 @require_GET
 def image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """A stored result, only to someone who may see its job set."""
-    job = get_object_or_404(selectors.visible_jobs(request.user), pk=pk)
+    job = get_object_or_404(access.visible_jobs(request.user), pk=pk)
     field = job.image if kind == "raw" else (job.preview or job.image)
     if not field:
         raise Http404("This image has not been downloaded.")
-    response = _file_response(field.name)
+    response = file_response(field.name)
     if request.GET.get("download") and kind == "raw" and job.kept_at is None:
-        with transaction.atomic():
-            if Job.objects.filter(pk=job.pk, kept_at__isnull=True).update(kept_at=timezone.now()):
-                spend_days.refresh_for_jobs([job.pk])  # the spend page counts kept images
+        keeping.mark_kept([job.pk])  # the spend page counts kept images
     if request.GET.get("download"):
         extension = field.name.rsplit(".", 1)[-1]
         filename = f"soulsite-{job.job_set_id}-{job.index + 1}-{kind}.{extension}"
@@ -60,7 +39,7 @@ def style_preview(request: HttpRequest, pk) -> HttpResponse:
     """Our copy of a style's preview; the shipped one for known styles; else 404."""
     style = get_object_or_404(Style, pk=pk)
     if style.preview:
-        response = _file_response(style.preview.name)
+        response = file_response(style.preview.name)
         response["Cache-Control"] = "private, max-age=86400"
         return response
     if finders.find(f"styles/{style.pk}.png"):
@@ -72,10 +51,10 @@ def style_preview(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 def reference_link(request: HttpRequest, token: str) -> FileResponse:
     """An uploaded reference image for the gateway: only the file the link names, only until it expires."""
-    upload = references.resolve(token)
+    upload = uploads.for_link(token)
     if upload is None:
         raise Http404("This link is not valid or has expired.")
-    response = _file_response(upload.file.name, upload.content_type)
+    response = file_response(upload.file.name, upload.content_type)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -10,8 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from generations import spend, spend_report, teams
-from generations.models import JobSet
+from generations.queries import spend, spend_report, teams
 
 SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
 
@@ -25,7 +24,7 @@ def _scope(request: HttpRequest):
     wanted = request.GET.get("scope", "team" if membership and membership.is_manager else "mine")
     if wanted == "all" and request.user.is_staff:
         return "all", {}, membership
-    if wanted == "team" and membership and (membership.is_manager or request.user.is_staff):
+    if wanted == "team" and teams.managed_team(request.user):
         return "team", {"team": membership.team}, membership
     team = membership.team if membership else None
     return "mine", {"user": request.user, "team": team}, membership
@@ -36,11 +35,7 @@ def spend_page(request: HttpRequest) -> HttpResponse:
     scope, filters, membership = _scope(request)
     period, problem = spend_report.period_from(request.GET)
     report = spend_report.build(filters, period, by_team=scope == "all")
-    listed = (
-        JobSet.objects.filter(**filters, created_at__gte=period.start, created_at__lt=period.end)
-        .select_related("user", "style", "team")
-        .order_by("-created_at", "-id")
-    )
+    listed = spend_report.job_sets(filters, period).order_by("-created_at", "-id")
     paginator = Paginator(listed, 50)
     paginator.count = report.count  # the roll-up has counted them: no second count over the period
     page = paginator.get_page(request.GET.get("page"))
@@ -73,11 +68,7 @@ def spend_csv(request: HttpRequest) -> HttpResponse:
     """The job sets behind the page's numbers; the "counted" column adds up to the page's total."""
     scope, filters, _ = _scope(request)
     period, _ = spend_report.period_from(request.GET)
-    rows = (
-        JobSet.objects.filter(**filters, created_at__gte=period.start, created_at__lt=period.end)
-        .select_related("user", "style", "team")
-        .order_by("created_at", "id")
-    )
+    rows = spend_report.job_sets(filters, period).order_by("created_at", "id")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"soulsite-spend-{scope}-{period.first}-{period.last}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -99,7 +90,7 @@ def spend_csv(request: HttpRequest) -> HttpResponse:
         ]
     )
     for job_set in rows.iterator(chunk_size=2000):
-        counted = job_set.price if job_set.charge in spend.COUNTED else spend.ZERO
+        counted = spend_report.counted(job_set)
         writer.writerow(
             [
                 timezone.localtime(job_set.created_at).isoformat(timespec="seconds"),

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordResetForm
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import selectors, teams
-from generations.models import Budget, Membership
-
-User = get_user_model()
+from generations.actions import budgets as budget_actions
+from generations.actions import teams as team_actions
+from generations.models import Membership, Team
+from generations.queries import spend, teams
 
 
 class AddMemberForm(forms.Form):
@@ -33,16 +29,25 @@ class AddMemberForm(forms.Form):
         who = self.cleaned_data["who"].strip()
         if "@" in who:
             forms.EmailField().clean(who)
-        elif not User.objects.filter(username=who).exists():
+        elif teams.person_named(who) is None:
             raise forms.ValidationError("No one has that username. To invite someone new, enter their email.")
         return who
 
 
-def _managed_team(request: HttpRequest):
-    membership = teams.current_membership(request.user)
-    if membership is None or not (membership.is_manager or request.user.is_staff):
+def _managed_team(request: HttpRequest) -> Team:
+    team = teams.managed_team(request.user)
+    if team is None:
         raise Http404("Only a team's managers may change it.")
-    return membership.team
+    return team
+
+
+def _membership(request: HttpRequest, pk: int) -> tuple[Team, Membership]:
+    """The managed team and one of its memberships; 404 for another team's."""
+    team = _managed_team(request)
+    membership = teams.membership_in(team, pk)
+    if membership is None:
+        raise Http404("No such member in your team.")
+    return team, membership
 
 
 @require_GET
@@ -55,8 +60,8 @@ def team(request: HttpRequest) -> HttpResponse:
         "membership": membership,
         "team": membership.team,
         "members": members,
-        "spend": selectors.member_spend(membership.team) if membership.is_manager else {},
-        "budgets": _budgets(membership.team),
+        "spend": spend.member_spend(membership.team) if membership.is_manager else {},
+        "budgets": spend.team_budgets(membership.team),
         "form": AddMemberForm(),
         "roles": Membership.Role.choices,
     }
@@ -74,66 +79,30 @@ def add_member(request: HttpRequest) -> HttpResponse:
             "team": team,
             "members": teams.members_of(team),
             "form": form,
-            "spend": selectors.member_spend(team),
+            "spend": spend.member_spend(team),
             "roles": Membership.Role.choices,
         }
         return render(request, "generations/team.html", context, status=422)
     who, role = form.cleaned_data["who"], form.cleaned_data["role"]
-    with transaction.atomic():
-        if "@" in who:
-            user = User.objects.filter(email__iexact=who).first()
-            if user is None:
-                # A random password nobody knows: the invitation link replaces it.
-                user = User.objects.create_user(_free_username(who), who, secrets.token_urlsafe(32))
-                _send_invitation(request, who)
-                messages.success(request, f"Invited {who}: they will get an email to choose a password.")
-        else:
-            user = User.objects.get(username=who)
-        teams.add_member(team, user, role)
+    user, invited = team_actions.add_or_invite(team, who, role, request)
+    if invited:
+        messages.success(request, f"Invited {who}: they will get an email to choose a password.")
     messages.success(
         request, f"{user.get_username()} is now a {Membership.Role(role).label.lower()} of {team}."
     )
     return redirect("team")
 
 
-def _free_username(email: str) -> str:
-    base = email.split("@")[0][:140] or "user"
-    candidate, n = base, 1
-    while User.objects.filter(username=candidate).exists():
-        n += 1
-        candidate = f"{base}{n}"
-    return candidate
-
-
-def _send_invitation(request: HttpRequest, email: str) -> None:
-    # Django's password reset mail doubles as the invitation: a one-time link to set a password.
-    form = PasswordResetForm({"email": email})
-    if form.is_valid():
-        form.save(
-            request=request,
-            use_https=request.is_secure(),
-            subject_template_name="registration/invitation_subject.txt",
-            email_template_name="registration/invitation_email.txt",
-            extra_email_context={"inviter": request.user.get_username()},
-        )
-
-
 @require_POST
 def change_role(request: HttpRequest, pk: int) -> HttpResponse:
-    team = _managed_team(request)
-    membership = get_object_or_404(Membership, pk=pk, team=team)
-    role = request.POST.get("role")
-    if role not in Membership.Role.values:
+    _, membership = _membership(request, pk)
+    try:
+        team_actions.change_role(membership, request.POST.get("role"), by=request.user)
+    except ValueError:
         messages.error(request, "Unknown role.")
-    elif (
-        membership.user_id == request.user.pk
-        and role != Membership.Role.MANAGER
-        and not _other_managers(team, request.user)
-    ):
-        messages.error(request, "You are this team's only manager: make someone else a manager first.")
+    except team_actions.OnlyManager as exc:
+        messages.error(request, str(exc))
     else:
-        membership.role = role
-        membership.save()
         messages.success(
             request, f"{membership.user.get_username()} is now a {membership.get_role_display().lower()}."
         )
@@ -142,34 +111,25 @@ def change_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
-    team = _managed_team(request)
-    membership = get_object_or_404(Membership, pk=pk, team=team)
-    if membership.user_id == request.user.pk and not _other_managers(team, request.user):
-        messages.error(request, "You are this team's only manager: make someone else a manager first.")
+    team, membership = _membership(request, pk)
+    try:
+        team_actions.remove_member(membership, by=request.user)
+    except team_actions.OnlyManager as exc:
+        messages.error(request, str(exc))
     else:
-        membership.delete()
         messages.success(request, f"Removed {membership.user.get_username()} from {team}. Their work stays.")
     return redirect("team")
-
-
-def _other_managers(team, user) -> bool:
-    return Membership.objects.filter(team=team, role=Membership.Role.MANAGER).exclude(user=user).exists()
 
 
 @require_POST
 def switch_team(request: HttpRequest) -> HttpResponse:
     team_id = request.POST.get("team", "")
-    if not team_id.isdigit() or not teams.switch(request.user, int(team_id)):
+    if not team_id.isdigit() or not team_actions.switch(request.user, int(team_id)):
         raise Http404("You are not in that team.")
     next_url = request.POST.get("next") or "/"
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/"
     return redirect(next_url)
-
-
-def _budgets(team) -> dict:
-    """Monthly limits by user id; the team's own under None."""
-    return {budget.user_id: budget.monthly_limit for budget in Budget.objects.filter(team=team)}
 
 
 @require_POST
@@ -199,14 +159,6 @@ def set_budgets(request: HttpRequest) -> HttpResponse:
         for problem in problems:
             messages.error(request, problem)
         return redirect("team")
-    with transaction.atomic():
-        for user_id, amount in wanted.items():
-            if amount is None:
-                for budget in Budget.objects.filter(team=team, user_id=user_id):
-                    budget.delete()  # one by one, so the history records each
-            else:
-                Budget.objects.update_or_create(
-                    team=team, user_id=user_id, defaults={"monthly_limit": amount}
-                )
+    budget_actions.set_budgets(team, wanted)
     messages.success(request, "Budgets saved.")
     return redirect("team")
