@@ -1,4 +1,8 @@
+import re
+
 from django.contrib import admin, messages
+from django.core.exceptions import BadRequest
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -19,6 +23,30 @@ from generations.models import (
     Team,
 )
 from generations.upstream.client import SoulError
+
+_ID = re.compile(r"[0-9]{1,18}")  # as generations.web.parsing.ID_DIGITS (admin may not import web)
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's admin, refusing what its revert view would turn into a 500.
+
+    Its views hand the URL's text to the query as is (a word there), and when a revert form
+    comes back with a word for a related row, the admin's autocomplete widget queries with it
+    while drawing the form again. Nothing is saved in either case.
+    """
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not _ID.fullmatch(str(object_id)):
+            raise Http404("No such record.")
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if not all(_ID.fullmatch(str(value)) for value in (object_id, version_id)):
+            raise Http404("No such version.")
+        try:
+            return super().history_form_view(request, object_id, version_id, extra_context)
+        except ValueError as exc:  # raised before any query is sent
+            raise BadRequest("A related row was not given by its id.") from exc
 
 
 @admin.register(Style)
@@ -58,7 +86,7 @@ class StyleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(SimpleHistoryAdmin):
+class PriceAdmin(HistoryAdmin):
     list_display = ["quality", "batch_size", "amount", "effective_from"]
     list_filter = ["quality", "batch_size"]
     date_hierarchy = "effective_from"
@@ -292,7 +320,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):
+class MembershipAdmin(HistoryAdmin):
     list_display = ["user", "team", "role", "created_at"]
     list_filter = ["team", "role"]
     search_fields = ["user__username", "user__email", "team__name"]
@@ -333,7 +361,7 @@ class ChangeLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(SimpleHistoryAdmin):
+class BudgetAdmin(HistoryAdmin):
     list_display = ["team", "user", "monthly_limit"]
     list_filter = ["team"]
     autocomplete_fields = ["team", "user"]

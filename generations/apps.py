@@ -5,3 +5,17 @@ class GenerationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "generations"
     verbose_name = "Generations"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.core import checks
+        from PIL import Image
+
+        from generations import checks as deploy_checks
+
+        # Pillow refuses a "decompression bomb" (a small file claiming a huge pixel count) above
+        # this; set to the upload limit on purpose rather than left at Pillow's ~89 megapixels, so
+        # every Image.open in the process (uploads, downloaded results) has the same ceiling.
+        # Results are at most 2048 × 2048, far below it.
+        Image.MAX_IMAGE_PIXELS = settings.SOUL_UPLOAD_MAX_PIXELS
+        checks.register(deploy_checks.production_gateway, checks.Tags.security, deploy=True)

@@ -38,7 +38,14 @@ STATS_PATH = "/_sandbox/stats"
 RESET_PATH = "/_sandbox/reset"
 FAULTS_PATH = "/_sandbox/faults"
 SCRIPT_PATH = "/_sandbox/script"
+# The largest body the sandbox reads. The real gateway's limit is not published; its API
+# Management front answers 413 to a body over it. A valid submit is a few kilobytes (a prompt of
+# at most soulwire.params.PROMPT_MAX_LENGTH characters, a URL of at most 2,083), so 1 MiB only
+# refuses what no honest client sends.
 MAX_BODY_BYTES = 1 << 20
+# An oversized body is read and thrown away up to this much, so that the client, still sending,
+# gets the 413 instead of a reset connection; beyond it the connection is closed unread.
+_DRAIN_BYTES = 16 << 20
 
 _FAULTABLE = frozenset(FAULTABLE_PATHS.values())
 
@@ -67,6 +74,7 @@ def read_request(environ: dict, public_url: str | None) -> Request | None:
     except ValueError:
         length = 0
     if length > MAX_BODY_BYTES:
+        _drain(environ["wsgi.input"], min(length, _DRAIN_BYTES))
         return None
     # Always read the body, even for requests answered with an error: closing a socket
     # with unread input makes the kernel reset the connection, and the client may lose
@@ -81,6 +89,14 @@ def read_request(environ: dict, public_url: str | None) -> Request | None:
         host = headers.get("host") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         base_url = f"{environ['wsgi.url_scheme']}://{host}"
     return Request(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/", headers, body, base_url)
+
+
+def _drain(stream, length: int) -> None:
+    while length > 0:
+        chunk = stream.read(min(length, 64 << 10))
+        if not chunk:
+            return
+        length -= len(chunk)
 
 
 class DropConnection(Exception):
@@ -124,12 +140,16 @@ class SandboxApp:
             try:
                 request = read_request(environ, self.config.public_url)
                 if request is None:
-                    response = error_response(413, "Request body too large")
+                    # As the gateway's front answers; the client library treats it as an invalid request.
+                    response = error_response(413, "Request Entity Too Large")
                 else:
                     polled = _polled_job_set(request)
                     if polled:
                         self.state.poll_begins(polled)
                     response, after = self.dispatch(request)
+            except TimeoutError:
+                # The client stopped sending half way (the server's socket timeout): close quietly.
+                raise DropConnection from None
             except Exception:
                 # Every error body must be JSON, even for the sandbox's own bugs.
                 traceback.print_exc(file=sys.stderr)

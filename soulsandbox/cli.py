@@ -8,6 +8,7 @@ SOUL_SANDBOX_WEBHOOK_REORDER=1); the key from SOUL_SANDBOX_KEY. A flag beats its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -118,8 +119,11 @@ def start(options: Mapping[str, object]) -> SandboxServer:
 
 def run(server: SandboxServer, out: TextIO) -> None:
     """Announce the server on ``out``, then serve until Ctrl-C or SIGTERM."""
-    # SIGTERM (docker stop, a process manager) should shut down as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGTERM (docker stop, a process manager, `make run`) stops the serving loop the way its
+    # own shutdown() does, from another thread, instead of raising wherever the main thread is.
+    # Request threads are daemons and the serving loop wakes every half second, so it is prompt
+    # even while a request is being answered.
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.request_stop())
     config = server.config
     key_note = "the configured key" if config.api_key else "any non-empty key"
     changed = config.changed_settings()
@@ -134,15 +138,10 @@ def run(server: SandboxServer, out: TextIO) -> None:
     )
     # Whoever started us (a script, a test) may be waiting for this line on a pipe.
     out.flush()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C; SIGTERM returns normally
         server.serve_forever()
-    except KeyboardInterrupt:
-        out.write("Soul sandbox stopped.\n")
-        out.flush()
-
-
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    out.write("Soul sandbox stopped.\n")
+    out.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

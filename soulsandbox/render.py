@@ -23,6 +23,9 @@ SWATCH_SIZE = 256
 # shapes are blurred anyway.
 _SCENE_LONGEST_SIDE = 192
 _MAX_TEXT_LINES = 6
+# More characters than six lines hold at any size drawn: longer text is cut before it is measured,
+# so drawing costs the same for a prompt of 700 characters as for one of a million.
+_MAX_TEXT_CHARS = 700
 _RGB = tuple[int, int, int]
 
 
@@ -117,7 +120,10 @@ def _draw_text_block(draw: ImageDraw.ImageDraw, text: str, width: int, height: i
     font_size = max(10, min(width, height) // 16)
     font = _font(font_size)
     margin = width // 12
-    lines = _wrap(draw, " ".join(text.split()), font, width - 2 * margin)
+    text = " ".join(text.split())
+    if len(text) > _MAX_TEXT_CHARS:
+        text = text[:_MAX_TEXT_CHARS] + "\u2026"
+    lines = _wrap(draw, text, font, width - 2 * margin)
     line_height = round(font_size * 1.25)
     top = (height - line_height * len(lines)) // 2
     for number, line in enumerate(lines):
@@ -170,10 +176,23 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, max_w
 def _fit(
     draw: ImageDraw.ImageDraw, line: str, font: ImageFont.ImageFont, max_width: int, suffix: str = ""
 ) -> str:
-    """Cut a line (a single long word, say) until it fits, keeping ``suffix`` at its end."""
-    while len(line) > 1 and draw.textlength(line, font=font) > max_width:
-        line = line[: -len(suffix) - 2] + suffix if suffix else line[:-1]
-    return line
+    """Cut a line (a single long word, say) until it fits, keeping ``suffix`` at its end.
+
+    The longest prefix that fits, found by halving (a dozen measurements, not one per character).
+    """
+    body = line[: -len(suffix)] if suffix and line.endswith(suffix) else line
+    if suffix and not line.endswith(suffix):
+        suffix = ""
+    if len(line) <= 1 or draw.textlength(line, font=font) <= max_width:
+        return line
+    low, high = 1, len(body)  # body[:low] + suffix is kept even when it does not fit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if draw.textlength(body[:middle] + suffix, font=font) <= max_width:
+            low = middle
+        else:
+            high = middle - 1
+    return body[:low] + suffix
 
 
 def _png(image: Image.Image) -> bytes:

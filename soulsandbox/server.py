@@ -17,6 +17,8 @@ from soulsandbox.config import SandboxConfig
 
 __all__ = ["SandboxConfig", "SandboxServer"]
 
+SOCKET_TIMEOUT_SECONDS = 15.0
+
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a hung client must not keep the process alive on shutdown
@@ -44,7 +46,17 @@ class _ServerHandler(ServerHandler):
 
 
 class _RequestHandler(WSGIRequestHandler):
+    # Seconds a client may take for each read or write on its connection: a client that sends
+    # half a request and waits cannot hold a thread, or the socket, for longer.
+    timeout = SOCKET_TIMEOUT_SECONDS
+
     def handle(self) -> None:
+        try:
+            self._handle()
+        except TimeoutError:
+            self.close_connection = True  # the client went quiet: nothing more to say to it
+
+    def _handle(self) -> None:
         """WSGIRequestHandler.handle with :class:`_ServerHandler`: one request per connection.
 
         After a drop, the socket is shut down and closed by the server with nothing
@@ -127,6 +139,13 @@ class SandboxServer:
         finally:
             self.state.shutdown()
             self._httpd.server_close()
+
+    def request_stop(self) -> None:
+        """Make :meth:`serve_forever` return soon; safe in a signal handler (it does not wait)."""
+        self.state.shutdown()  # ends slow answers' waits, so their threads finish too
+        # shutdown() waits for the serving loop to end, so it must not run on the loop's own
+        # thread (a signal handler runs on the main thread, which is the loop's).
+        threading.Thread(target=self._httpd.shutdown, name="soul-sandbox-stop", daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving, cancel pending webhooks and end slow answers' waits."""

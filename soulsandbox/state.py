@@ -14,12 +14,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import heapq
+import queue
 import random
 import sys
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 from soulsandbox import faults, render, webhooks
 from soulsandbox.config import RUNTIME_FIELDS, SandboxConfig
@@ -53,7 +53,7 @@ class SandboxState:
         self.stopping = threading.Event()
         self.webhook_timers: dict[str, threading.Timer] = {}
         # Draws results ahead of their download (see the module's docstring).
-        self.painter = ThreadPoolExecutor(1, thread_name_prefix="soul-sandbox-paint")
+        self.painter = Painter()
         self.generation = 0  # bumped by reset(), so a webhook already on its way is not counted
         self.reset()
 
@@ -66,6 +66,8 @@ class SandboxState:
             self.counters = dict.fromkeys(COUNTERS, 0)
             self.faults = dict.fromkeys(FAULT_KINDS, 0)
             self.accepted_by_key: dict[str, int] = {}
+            # Every submit that carried a key and was processed: accepted or answered as a repeat.
+            self.submits_by_key: dict[str, int] = {}
             self.unfinished: list[float] = []  # a heap of the terminal instants not yet passed
             self.max_in_flight_seen = 0
             # Polls of one job set being answered at the same moment (two workers on one job set).
@@ -86,7 +88,7 @@ class SandboxState:
     def shutdown(self) -> None:
         """Stop waiting: end slow answers and webhook backoffs, cancel pending webhooks."""
         self.stopping.set()
-        self.painter.shutdown(wait=False, cancel_futures=True)
+        self.painter.shutdown()
         with self.lock:
             timers, self.webhook_timers = list(self.webhook_timers.values()), {}
         for timer in timers:
@@ -194,6 +196,8 @@ class SandboxState:
             base_url=base_url or self.config.public_url or "",
         )
         with self.lock:
+            if idempotency_key:
+                self.submits_by_key[idempotency_key] = self.submits_by_key.get(idempotency_key, 0) + 1
             if idempotency_key and idempotency_key in self.idempotency:
                 self.counters["submits_replayed"] += 1
                 return self.job_sets[self.idempotency[idempotency_key]].submit_response
@@ -223,10 +227,7 @@ class SandboxState:
         for index, outcome in enumerate(job_set.outcomes):
             if outcome == contract.COMPLETED:
                 for kind in ("raw", "min"):
-                    try:
-                        self.painter.submit(render.result_png, job_set.input_params, index, kind)
-                    except RuntimeError:
-                        return  # shutting down: a download would draw it anyway
+                    self.painter.submit(job_set.input_params, index, kind)
 
     def poll(self, job_set_id: str, base_url: str) -> dict | None:
         """The job set as the poll endpoint shows it now, or None when unknown.
@@ -263,6 +264,14 @@ class SandboxState:
             return {
                 **self.counters,
                 "by_idempotency_key": dict(self.accepted_by_key),
+                "submits_by_key": dict(self.submits_by_key),
+                # What Soul would have charged for: a job set that finished with an image.
+                "charged_keys": sorted(
+                    key
+                    for key, job_set_id in self.idempotency.items()
+                    if self.job_sets[job_set_id].terminal_at <= now
+                    and contract.COMPLETED in self.job_sets[job_set_id].outcomes
+                ),
                 "job_sets": len(self.job_sets),
                 "completed_at": completed_at,
                 "faults": dict(self.faults),
@@ -310,3 +319,36 @@ class SandboxState:
             with self.lock:
                 if generation == self.generation:
                     self.webhook_timers.pop(job_set.id, None)
+
+
+class Painter:
+    """One daemon thread drawing results in the order asked; drawings still waiting at shutdown are dropped.
+
+    Not a ThreadPoolExecutor: Python joins an executor's threads when it exits, so a drawing in
+    progress held the process after SIGTERM. A daemon thread is abandoned at exit instead (a
+    download would draw the image anyway).
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soul-sandbox-paint", daemon=True)
+        self._thread.start()
+
+    def submit(self, applied: dict, index: int, kind: str) -> None:
+        if not self._stopped.is_set():
+            self._queue.put((applied, index, kind))
+
+    def shutdown(self) -> None:
+        self._stopped.set()
+        self._queue.put(None)  # wakes the thread if it waits
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            work = self._queue.get()
+            if work is None or self._stopped.is_set():
+                return
+            try:
+                render.result_png(*work)
+            except Exception:
+                traceback.print_exc(file=sys.stderr)

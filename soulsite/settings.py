@@ -84,6 +84,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The two refusals before any view come after the security headers' middleware, so their
+    # pages carry the headers too. First, a request too large to read gets a page saying the
+    # limits, not a bare 400 (generations/web/limits.py): before anything else reads the body.
+    "generations.web.limits.RequestSizeMiddleware",
+    # A NUL byte in a path, query or form value is a 400 before any view (generations/web/middleware.py).
+    "generations.web.middleware.RefuseNulBytes",
     # Records who changed prices, budgets, roles and memberships.
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout page.
@@ -244,6 +250,9 @@ SOUL_STYLES_PATH = os.environ.get("SOUL_STYLES_PATH", contract.STYLES_PATH)
 SOUL_CONNECT_TIMEOUT = envfloat("SOUL_CONNECT_TIMEOUT", 5.0)
 SOUL_READ_TIMEOUT = envfloat("SOUL_READ_TIMEOUT", 30.0)
 SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
+# An unconfirmed job set (sent, no answer) holds its in-flight slot this long after it was sent:
+# by then the gateway has finished or refused it (docs/DECISIONS.md, "Unconfirmed").
+SOUL_UNCONFIRMED_HOLD = envint("SOUL_UNCONFIRMED_HOLD", 10 * 60)  # seconds
 SOUL_POLL_GIVE_UP = envint("SOUL_POLL_GIVE_UP", 2 * 60 * 60)  # seconds
 SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
 # Seconds between polls of a job set while Soul is usually finishing one like it. A finished
@@ -252,9 +261,34 @@ SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
 SOUL_POLL_GAP = envfloat("SOUL_POLL_GAP", 1.5)
 SOUL_DOWNLOAD_MAX_BYTES = envint("SOUL_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024)
 SOUL_PUBLIC_URL = os.environ.get("SOUL_PUBLIC_URL", "").rstrip("/")
-# Uploaded reference images: size cap, and how long the gateway's link to one works.
+# Uploaded pictures (reference images and characters' pictures): at most this many bytes and
+# pixels. 50 megapixels is above every common phone camera (48-50 MP); the check reads only the
+# header, and Pillow's bomb guard uses the same ceiling (generations/upstream/pictures.py).
 SOUL_UPLOAD_MAX_BYTES = envint("SOUL_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+SOUL_UPLOAD_MAX_PIXELS = envint("SOUL_UPLOAD_MAX_PIXELS", 50_000_000)
+# How long the gateway's link to an uploaded reference works.
 SOUL_REFERENCE_LINK_SECONDS = envint("SOUL_REFERENCE_LINK_SECONDS", 24 * 60 * 60)
+
+# --- Request sizes, set on purpose ---------------------------------------------
+# A request over a limit gets the "too large" page (413) saying what the limits are
+# (generations/web/limits.py); Django's own refusals are turned into the same page.
+
+# The whole body: twice the largest picture, so that a picture over its own limit (up to twice
+# it) still reaches the form and is refused beside its field, in words; only beyond that is the
+# request refused whole. nginx's client_max_body_size must be at least this (docs/DEPLOY.md).
+SOUL_REQUEST_MAX_BYTES = envint("SOUL_REQUEST_MAX_BYTES", 2 * SOUL_UPLOAD_MAX_BYTES)
+# Everything but the files: the largest honest form is the generate form (a prompt of at most
+# 2,000 characters, up to 12 bytes each when percent-encoded, plus a 2,083-character URL: under
+# 40 KB); 256 KB is ample and refuses a body stuffed with text before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Uploads below this stay in memory, larger ones are spooled to a temporary file: Django's own
+# 2.5 MB, so twenty people uploading at once cost tens of MB of memory, not hundreds.
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(2.5 * 1024 * 1024)
+# Fields of one request (POST or query string): a bulk action sends one per picked image; a
+# gallery page holds 24 cards of up to 4 images, so 1,000 is a dozen pages' worth of picks.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# Files of one request: every form takes one picture at most.
+DATA_UPLOAD_MAX_NUMBER_FILES = 5
 
 # --- django-q2 ----------------------------------------------------------------
 
@@ -306,11 +340,17 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "1")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "soulsite <soulsite@localhost>")
 
-# --- Failed logins: django-axes locks an account, and separately an address -----
+# --- Failed logins: django-axes locks a (username, address) pair, then an account --
 
+# A pair is locked after this many failures: a person's typos lock out their own account from
+# their own address, not everyone behind that address (an office) nor them elsewhere.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = envfloat("AXES_COOLOFF_MINUTES", 15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# An account is locked from every address after this many failures from all addresses together
+# (0: never), against guessing one password from many addresses (generations/web/lockout.py).
+AXES_ACCOUNT_FAILURE_LIMIT = envint("AXES_ACCOUNT_FAILURE_LIMIT", 20)
+AXES_HANDLER = "generations.web.lockout.PairThenAccountHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -45,6 +45,11 @@ BATCH_SIZES: tuple[int, ...] = (1, 4)
 SEED_MIN, SEED_MAX = 1, 1_000_000
 STRENGTH_MIN, STRENGTH_MAX = 0.0, 1.0
 URL_MIN_LENGTH, URL_MAX_LENGTH = 1, 2083
+# The longest prompt soulsite sends, in characters (Python's len: code points). The vendor names
+# no maximum ("non-empty string"); 2,000 characters hold more than any text encoder of a diffusion
+# model reads (T5's 512 tokens, about 2,000 characters of English; CLIP's 77 tokens) and stay under
+# the smaller published limits of comparable image APIs (docs/UPSTREAM.md, "The prompt's length").
+PROMPT_MAX_LENGTH = 2000
 IMAGE_REFERENCE_TYPES: tuple[str, ...] = ("image_url",)
 
 DEFAULT_SIZE = "1536x2048"
@@ -115,6 +120,8 @@ def validate(params: dict) -> dict[str, str]:
     prompt = params.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         errors["prompt"] = "is required and must be non-empty text"
+    elif len(prompt) > PROMPT_MAX_LENGTH:
+        errors["prompt"] = f"must be at most {PROMPT_MAX_LENGTH:,} characters (this one has {len(prompt):,})"
 
     size = params.get("width_and_height")
     if size is None:

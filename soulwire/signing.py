@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -26,6 +28,11 @@ SIGNATURE_HEADER = "webhook-signature"
 HEADERS = (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
 # How far a timestamp may be from the receiver's clock, against replays (the library's window).
 TOLERANCE_SECONDS = 5 * 60
+
+# Why a call does not verify (what problem() answers).
+MISSING = "missing"  # one of the three headers is absent or empty
+STALE = "stale"  # the timestamp is further than TOLERANCE_SECONDS from now, either way
+INVALID = "invalid"  # no signature matches (or a header cannot be read)
 
 
 def signing_key(secret: str) -> bytes:
@@ -60,15 +67,31 @@ def sign_headers(secret: str, msg_id: str, body: bytes, now: float) -> dict[str,
     }
 
 
-def verify(secret: str, headers: Mapping[str, str | None], body: bytes) -> bool:
-    """True when all three headers are there, the timestamp is fresh and one signature matches.
+def problem(secret: str, headers: Mapping[str, str | None], body: bytes) -> str | None:
+    """Why a call does not verify (MISSING, STALE or INVALID), or None when it does.
 
-    The signature header may carry several space-separated signatures (``v1,abc v1,def``);
-    one match is enough. ``headers`` may hold other headers too; names are case-insensitive.
+    It verifies when all three headers are there, the timestamp is fresh and one signature
+    matches. The signature header may carry several space-separated signatures
+    (``v1,abc v1,def``); one match is enough. ``headers`` may hold other headers too; names
+    are case-insensitive. The library gives one error for every failure; the timestamp is
+    looked at here first only to say which one it was (in the log and the answer).
     """
     present = {name.lower(): value for name, value in headers.items() if value}
+    if not all(present.get(name) for name in HEADERS):
+        return MISSING
+    try:
+        timestamp = float(present[TIMESTAMP_HEADER])
+    except ValueError:
+        return INVALID
+    if not math.isfinite(timestamp) or abs(time.time() - timestamp) > TOLERANCE_SECONDS:
+        return STALE
     try:
         Webhook(signing_key(secret)).verify(body, present, json_parse=False)
     except (WebhookVerificationError, EmptyWebhookSecretError):
-        return False
-    return True
+        return INVALID
+    return None
+
+
+def verify(secret: str, headers: Mapping[str, str | None], body: bytes) -> bool:
+    """True when the call verifies (see problem())."""
+    return problem(secret, headers, body) is None

@@ -1,4 +1,7 @@
-"""Who may see and do what: an access matrix generated from the URLconf, and the account protections."""
+"""Who may see what, teams and accounts, and the account protections.
+
+The action x role table is docs/PERMISSIONS.md, tried cell by cell by test_permissions.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from generations.actions import teams as team_actions
 from generations.models import Character, Job, JobSet, Membership, Profile, ReferenceUpload, Team
@@ -20,100 +23,6 @@ from generations.web.forms import GenerateForm
 from tests.factories import make_job_set
 
 pytestmark = pytest.mark.django_db
-ROLES = ["anonymous", "member_a", "manager_a", "member_b", "staff"]
-LOGIN = "login"
-
-
-def all_patterns(patterns=None, prefix=""):
-    """Every named URL pattern outside the admin, with its full route."""
-    for entry in patterns if patterns is not None else get_resolver().url_patterns:
-        if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
-                continue
-            yield from all_patterns(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield entry.name
-
-
-A_SET = {"anonymous": LOGIN, "member_a": 200, "manager_a": 200, "member_b": 404, "staff": 200}
-ALL_200 = dict.fromkeys(ROLES[1:], 200) | {"anonymous": LOGIN}
-PUBLIC_200 = dict.fromkeys(ROLES, 200)
-MANAGER_ONLY = {"anonymous": LOGIN, "member_a": 404, "manager_a": 302, "member_b": 404, "staff": 404}
-OWNER_OR_MANAGER = {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 404, "staff": 302}
-TEAM_A_ONLY = {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 404, "staff": 404}
-
-# name: (method, kwargs maker, POST data, expected answer per role)
-TABLE = {
-    "gallery": ("get", None, None, ALL_200),
-    "generate": ("post", None, {}, dict.fromkeys(ROLES[1:], 422) | {"anonymous": LOGIN}),
-    "details": ("get", "job_set", None, A_SET),
-    "card": ("get", "job_set", None, A_SET),
-    "reuse": ("get", "job_set", None, A_SET),
-    "cancel": ("post", "job_set", {}, OWNER_OR_MANAGER),
-    "submit-again": ("post", "job_set", {}, TEAM_A_ONLY),
-    "retry-download": ("post", "job_set", {}, OWNER_OR_MANAGER),
-    "team": ("get", None, None, ALL_200),
-    "add-member": ("post", None, {"who": "erin", "role": "member"}, MANAGER_ONLY),
-    "change-role": ("post", "membership", {"role": "manager"}, MANAGER_ONLY),
-    "remove-member": ("post", "membership", {}, MANAGER_ONLY),
-    "switch-team": (
-        "post",
-        None,
-        "team_a",
-        {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 404, "staff": 404},
-    ),
-    "characters": ("get", None, None, ALL_200),
-    "delete-character": ("post", "character", {}, TEAM_A_ONLY),
-    "character-thumbnail": (
-        "get",
-        "character",
-        None,
-        {"anonymous": LOGIN, "member_a": 200, "manager_a": 200, "member_b": 404, "staff": 404},
-    ),
-    "style-preview": ("get", "style", None, dict.fromkeys(ROLES[1:], 302) | {"anonymous": LOGIN}),
-    "image": ("get", "image", None, A_SET),
-    "reference-link": ("get", "reference", None, PUBLIC_200),
-    "soul-webhook": ("post", "webhook", {}, dict.fromkeys(ROLES, 204)),
-    "spend-chip": ("get", None, None, ALL_200),
-    "spend": ("get", None, None, ALL_200),
-    "spend-csv": ("get", None, None, ALL_200),
-    "price": ("get", None, None, ALL_200),
-    "star": (
-        "post",
-        "image_pk",
-        {},
-        {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 404, "staff": 302},
-    ),
-    "lightbox": ("get", "image_pk", None, A_SET),
-    "bulk": (
-        "post",
-        None,
-        "bulk_star",
-        {"anonymous": LOGIN, "member_a": 302, "manager_a": 302, "member_b": 302, "staff": 302},
-    ),
-    "undo-hide": ("post", None, {}, {"anonymous": LOGIN} | dict.fromkeys(ROLES[1:], 302)),
-    "compare": (
-        "get",
-        None,
-        "compare",
-        {"anonymous": LOGIN, "member_a": 200, "manager_a": 200, "member_b": 404, "staff": 200},
-    ),
-    "queue": ("get", None, None, ALL_200),
-    "set-budgets": ("post", None, {"team_budget": "10.00"}, MANAGER_ONLY),
-    "login": ("get", None, None, PUBLIC_200),
-    "logout": ("post", None, {}, dict.fromkeys(ROLES, 302)),
-    "password_change": ("get", None, None, ALL_200),
-    "password_change_done": ("get", None, None, ALL_200),
-    "password_reset": ("get", None, None, PUBLIC_200),
-    "password_reset_done": ("get", None, None, PUBLIC_200),
-    "password_reset_confirm": ("get", "reset", None, PUBLIC_200),
-    "password_reset_complete": ("get", None, None, PUBLIC_200),
-}
-
-
-def test_every_url_in_the_urlconf_has_a_row_in_the_access_table():
-    missing = sorted(set(all_patterns()) - set(TABLE))
-    assert not missing, f"add these views to the access table: {missing}"
 
 
 @pytest.fixture
@@ -167,28 +76,6 @@ def world(alice, bob, team_a, django_user_model, settings, media_root):
         "reset": {"uidb64": "MQ", "token": "set-password"},
         "team_a": {"team": team_a.pk},
     }
-
-
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("name", sorted(TABLE))
-def test_each_role_gets_exactly_the_expected_answer(world, name, role):
-    method, kwargs_key, data, expected = TABLE[name]
-    client = Client()
-    if role != "anonymous":
-        client.force_login(world["users"][role])
-    url = reverse(name, kwargs=world[kwargs_key] if kwargs_key else None)
-    if method == "get":
-        response = client.get(url, world[data] if isinstance(data, str) else None)
-    else:
-        response = client.post(url, world[data] if isinstance(data, str) else data)
-    want = expected[role]
-    if want == LOGIN:
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), (
-            response.status_code,
-            response.get("Location"),
-        )
-    else:
-        assert response.status_code == want, (name, role, response.status_code, response.get("Location"))
 
 
 def test_other_teams_learn_nothing_from_the_gallery_or_the_chip(client, alice, bob):
@@ -265,6 +152,37 @@ def test_the_only_manager_cannot_demote_or_remove_themselves(client, world):
     assert own.role == "manager"
 
 
+def test_only_whoever_added_a_character_and_the_managers_are_offered_its_remove_button(client, world):
+    alice, carol = world["users"]["member_a"], world["users"]["manager_a"]
+    team = Membership.objects.get(user=alice).team
+    hers = Character.objects.create(team=team, created_by=alice, name="Hers", upstream_id=uuid.uuid4())
+    theirs = Character.objects.create(team=team, created_by=carol, name="Theirs", upstream_id=uuid.uuid4())
+    client.force_login(alice)
+    page = client.get("/characters/").content.decode()
+    assert reverse("delete-character", args=[hers.pk]) in page
+    assert reverse("delete-character", args=[theirs.pk]) not in page
+    assert client.post(reverse("delete-character", args=[theirs.pk])).status_code == 404
+    assert Character.objects.filter(pk=theirs.pk).exists()
+    client.force_login(carol)
+    page = client.get("/characters/").content.decode()
+    assert reverse("delete-character", args=[hers.pk]) in page
+    assert client.post(reverse("delete-character", args=[hers.pk])).status_code == 302
+    assert not Character.objects.filter(pk=hers.pk).exists()
+
+
+def test_staff_in_a_team_are_offered_what_they_may_do_there(client, world):
+    # The views let staff who are plain members run their team; the pages used to offer it only
+    # to managers. Both now ask the same rule (queries.access.may_run_team).
+    staff = world["users"]["staff"]
+    team = Membership.objects.get(user=world["users"]["member_a"]).team
+    team_actions.add_member(team, staff)
+    client.force_login(staff)
+    assert "Save budgets" in client.get("/team/").content.decode()
+    spend_page = client.get("/spend/")
+    assert spend_page.context["scope"] == "team"
+    assert list(spend_page.context["scopes"]) == ["mine", "team", "all"]
+
+
 def test_the_chosen_team_persists_across_sessions(alice, team_b):
     team_actions.add_member(team_b, alice)
     first = Client()
@@ -337,26 +255,26 @@ def login(client: Client, username: str, password: str, address: str = "10.0.0.1
     return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def test_failed_logins_lock_the_account_and_it_unlocks_after_the_cool_off(alice, settings):
+def test_failed_logins_lock_the_account_from_that_address_and_it_unlocks_after_the_cool_off(alice, settings):
+    # Locked per (username, address) since issue 20; tests/test_lockout.py has the rest.
     settings.AXES_FAILURE_LIMIT = 3
     settings.AXES_COOLOFF_TIME = timedelta(seconds=2)
     client = Client()
-    for n in range(2):
-        assert login(client, "alice", "wrong", address=f"10.0.0.{n + 1}").status_code == 200
-    assert login(client, "alice", "wrong", address="10.0.0.3").status_code == 429  # the third failure locks
-    locked = login(client, "alice", "alice-password-1", address="10.0.0.9")
+    for _ in range(2):
+        assert login(client, "alice", "wrong", address="10.0.0.1").status_code == 200
+    assert login(client, "alice", "wrong", address="10.0.0.1").status_code == 429  # the third failure locks
+    locked = login(client, "alice", "alice-password-1", address="10.0.0.1")
     assert locked.status_code == 429 and "Too many failed logins" in locked.content.decode()
     time.sleep(2.2)
-    assert login(client, "alice", "alice-password-1", address="10.0.0.9").status_code == 302
+    assert login(client, "alice", "alice-password-1", address="10.0.0.1").status_code == 302
 
 
-def test_failed_logins_from_one_address_lock_that_address(alice, bob, settings):
+def test_failed_logins_from_one_address_do_not_lock_that_address_for_others(alice, bob, settings):
     settings.AXES_FAILURE_LIMIT = 3
     client = Client()
     for name in ("nobody1", "nobody2", "nobody3"):
         login(client, name, "guess", address="10.9.9.9")
-    assert login(client, "bob", "bob-password-1", address="10.9.9.9").status_code == 429
-    assert login(client, "bob", "bob-password-1", address="10.1.1.1").status_code == 302
+    assert login(client, "bob", "bob-password-1", address="10.9.9.9").status_code == 302
 
 
 def test_password_reset_sends_a_link_by_email(client, alice):
@@ -415,6 +333,8 @@ def test_check_deploy_is_clean_with_production_settings():
         DJANGO_SECRET_KEY="k" * 30 + "x7#Q!p0zR-2mW9@bL4$nT6&yV8*cJ1^",
         DJANGO_ALLOWED_HOSTS="soul.example.com",
         SOUL_PUBLIC_URL="https://soul.example.com",
+        # Production has a key: without one it runs the sandbox, which the deploy check warns about.
+        SOUL_API_KEY="a-pixazo-subscription-key",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -156,15 +156,15 @@ def test_uploads_are_refused_with_a_reason_without_a_public_url(client, alice, s
         "/generate/", {**FORM, "image_reference_upload": upload_file()}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 422
-    assert "Uploads need SOUL_PUBLIC_URL" in response.content.decode()
+    assert "Uploads are turned off on this site" in response.content.decode()
     assert not ReferenceUpload.objects.exists() and not JobSet.objects.exists()
 
 
 @pytest.mark.parametrize(
     ("upload", "message"),
     [
-        (lambda: upload_file("notes.png", b"not an image at all"), "not an image"),
-        (lambda: upload_file("big.png", noise_png()), "over the 1 MB limit"),
+        (lambda: upload_file("notes.png", b"not an image at all"), "not a picture soulsite can read"),
+        (lambda: upload_file("big.png", noise_png()), "a picture can be at most 1 MB"),
     ],
 )
 def test_bad_uploads_are_refused_and_nothing_is_stored(client, alice, settings, upload, message):

@@ -815,6 +815,7 @@ def test_it_does_not_follow_a_redirect_with_the_key(recorder):
     ("change", "field_name"),
     [
         ({"prompt": "  "}, "prompt"),
+        ({"prompt": "a" * 2001}, "prompt"),  # over soulwire.params.PROMPT_MAX_LENGTH: never sent
         ({"width_and_height": "1024x1024"}, "width_and_height"),
         ({"seed": 0}, "seed"),
         ({"quality": "4k"}, "quality"),

@@ -114,7 +114,7 @@ def test_cards_of_every_kind_read_only_what_the_page_loaded(client, alice, team_
     assert cards(page) == 2 * 10
     for shown in ("by carol", "Download failed", "Retry download", "Cancel", "seed 42", "Realistic"):
         assert shown in page, shown
-    assert "Submit again" in page and "why expired" in page
+    assert "Try again" in page and "why expired" in page
 
 
 def test_the_gallery_reads_the_styles_once_and_never_through_a_server_side_cursor(client, alice):

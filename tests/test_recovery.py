@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
+from generations.actions import jobsets
+from generations.actions import teams as team_actions
+from generations.ledger import budgets
 from generations.lifecycle import download, poll, send
-from generations.models import Attempt, GatewayState, Job, JobSet
+from generations.models import Attempt, Budget, GatewayState, Job, JobSet, Membership
 from generations.upstream import client as soul_client
 from generations.upstream import gateway
 from soulsandbox.server import SandboxConfig, SandboxServer
@@ -122,9 +121,10 @@ def test_nobody_cancels_or_resubmits_someone_elses_job_set(client, alice, bob):
 def test_submit_again_makes_a_new_job_set_with_the_same_parameters_and_a_new_key(client, alice):
     client.force_login(alice)
     original = make_job_set(alice, prompt="again please", quality="1080p", batch_size=4, seed=9)
-    JobSet.objects.filter(pk=original.pk).update(status=Status.UNCONFIRMED, status_reason="no answer")
-    html = client.get("/").content.decode()
-    assert "Submit again" in html and "may have gone through" in html
+    JobSet.objects.filter(pk=original.pk).update(
+        status=Status.FAILED, charge=JobSet.Charge.RELEASED, status_reason="refused"
+    )
+    assert "Try again" in client.get("/").content.decode()
 
     response = client.post(f"/job-sets/{original.pk}/submit-again/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
@@ -133,7 +133,173 @@ def test_submit_again_makes_a_new_job_set_with_the_same_parameters_and_a_new_key
     assert again.idempotency_key != original.idempotency_key
     assert again.status == Status.WAITING
     original.refresh_from_db()
-    assert original.status == Status.UNCONFIRMED  # settled by a person in admin, not by this
+    assert original.status == Status.FAILED
+
+
+# --- Unconfirmed: sent, no answer ---------------------------------------------------------------
+
+
+def unconfirmed(user, **fields) -> JobSet:
+    """A job set sent just now whose answer never came."""
+    job_set = make_job_set(user, **fields)
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=Status.UNCONFIRMED,
+        status_reason="We sent this but got no answer.",
+        sent_at=timezone.now(),
+        finished_at=timezone.now(),
+        send_attempts=1,
+    )
+    job_set.refresh_from_db()
+    return job_set
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unconfirmed_job_set_is_sent_again_with_its_own_key_and_made_and_charged_once(
+    client, alice, settings, faults, sandbox_stats
+):
+    settings.SOUL_READ_TIMEOUT = 0.5
+    soul_client.reset_client()
+    faults(drop_rate=1.0, queue_seconds=0, complete_seconds=0.2)  # taken, and the answer never comes
+    job_set = make_job_set(alice, prompt="a lighthouse at dusk")
+    send.send_waiting("t")
+    job_set.refresh_from_db()
+    assert job_set.status == Status.UNCONFIRMED and job_set.charge == JobSet.Charge.RESERVED
+    key = str(job_set.idempotency_key)
+
+    client.force_login(alice)
+    card = client.get(f"/job-sets/{job_set.pk}/card/").content.decode()
+    assert "We sent this but got no answer" in card and "may have accepted (and charged) it" in card
+    assert "Send again safely" in card and "not made or charged twice" in card
+    assert "$0.15 stays reserved" in card
+
+    faults(drop_rate=0.0)
+    response = client.post(f"/job-sets/{job_set.pk}/submit-again/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Sending it again as the same request" in response.content.decode()
+    assert JobSet.objects.count() == 1  # the same job set, not a second one
+    job_set.refresh_from_db()
+    assert job_set.status == Status.WAITING and str(job_set.idempotency_key) == key
+    assert job_set.charge == JobSet.Charge.RESERVED
+
+    send.send_waiting("t")
+    stats = sandbox_stats()
+    assert stats["submits_by_key"] == {key: 2}  # sent twice with the one key...
+    assert stats["by_idempotency_key"] == {key: 1} and stats["job_sets"] == 1  # ...made once
+    assert stats["submits_replayed"] == 1
+    job_set.refresh_from_db()
+    assert job_set.status in JobSet.POLLED and job_set.upstream_id
+    time.sleep(0.3)
+    JobSet.objects.filter(pk=job_set.pk).update(claimed_by="t", due_at=timezone.now())
+    poll.track(job_set.pk, "t")
+    job_set.refresh_from_db()
+    assert job_set.status == Status.COMPLETED and job_set.charge == JobSet.Charge.CHARGED
+    assert sandbox_stats()["charged_keys"] == [key]
+    assert Attempt.objects.filter(job_set=job_set, kind="admin", asked__contains="alice").exists()
+
+
+@pytest.mark.django_db
+def test_an_unconfirmed_job_set_holds_its_slot_until_the_stated_time(alice, settings):
+    settings.SOUL_MAX_IN_FLIGHT = 1
+    settings.SOUL_UNCONFIRMED_HOLD = 600
+    unsure = unconfirmed(alice)
+    waiting = make_job_set(alice, prompt="next in line")
+    assert send.in_flight_count() == 1
+    assert send.claim_next("t") is None  # the gateway may be working on the unconfirmed one
+
+    # Nine minutes on, it still may be; after ten, the gateway has finished or refused it.
+    JobSet.objects.filter(pk=unsure.pk).update(sent_at=timezone.now() - timedelta(seconds=540))
+    assert send.claim_next("t") is None
+    JobSet.objects.filter(pk=unsure.pk).update(sent_at=timezone.now() - timedelta(seconds=601))
+    assert send.in_flight_count() == 0
+    assert send.claim_next("t").pk == waiting.pk
+    unsure.refresh_from_db()
+    assert unsure.charge == JobSet.Charge.RESERVED  # the slot is free, the money is not
+
+
+@pytest.mark.django_db
+def test_a_settled_unconfirmed_job_set_frees_its_slot(alice, admin_user, settings):
+    settings.SOUL_MAX_IN_FLIGHT = 1
+    unsure = unconfirmed(alice)
+    make_job_set(alice, prompt="next in line")
+    assert send.claim_next("t") is None
+    assert jobsets.settle_unconfirmed(unsure, charged=True, who="admin")
+    assert send.claim_next("t") is not None
+
+
+@pytest.mark.django_db
+def test_an_unconfirmed_job_set_keeps_its_money_in_the_budget_and_a_safe_resend_takes_no_more(
+    client, alice, team_a
+):
+    Budget.objects.create(team=team_a, user=alice, monthly_limit=Decimal("0.20"))
+    unsure = unconfirmed(alice)  # $0.15, reserved
+    client.force_login(alice)
+    new = {"prompt": "another", "width_and_height": "1536x2048", "quality": "720p", "batch_size": "1"}
+    refused = client.post("/generate/", new, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422 and "$0.05 is left" in refused.content.decode()
+
+    response = client.post(f"/job-sets/{unsure.pk}/submit-again/", follow=True)
+    assert "would go over" not in response.content.decode()
+    assert JobSet.objects.count() == 1
+    unsure.refresh_from_db()
+    assert unsure.status == Status.WAITING and unsure.charge == JobSet.Charge.RESERVED
+    assert budgets.budget_states(alice, team_a)[0].used == Decimal("0.15")
+
+
+@pytest.mark.django_db
+def test_only_its_owner_a_manager_or_staff_send_an_unconfirmed_job_set_again(
+    client, alice, team_a, django_user_model
+):
+    carol = django_user_model.objects.create_user("carol")
+    team_actions.add_member(team_a, carol)
+    unsure = unconfirmed(alice)
+    client.force_login(carol)
+    card = client.get(f"/job-sets/{unsure.pk}/card/").content.decode()
+    assert "Send again safely" not in card and "Its owner or a team manager can send it again" in card
+    assert client.post(f"/job-sets/{unsure.pk}/submit-again/").status_code == 404
+    assert JobSet.objects.count() == 1  # and no copy with a new key either
+    unsure.refresh_from_db()
+    assert unsure.status == Status.UNCONFIRMED
+
+    team_actions.add_member(team_a, carol, Membership.Role.MANAGER)
+    assert client.post(f"/job-sets/{unsure.pk}/submit-again/").status_code == 302
+    unsure.refresh_from_db()
+    assert unsure.status == Status.WAITING
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("answer", "status", "words"),
+    [
+        (
+            {"status": 400, "body": {"error": "Invalid request parameters"}},
+            Status.UNCONFIRMED,
+            "did not go through",
+        ),
+        (
+            {"status": 429, "body": {"error": "slow down"}, "headers": {"Retry-After": "1"}},
+            Status.WAITING,
+            "Its price stays reserved",
+        ),
+    ],
+    ids=["refused", "rate-limited"],
+)
+def test_a_resend_that_is_refused_keeps_the_money_reserved(alice, script, answer, status, words):
+    unsure = unconfirmed(alice)
+    assert jobsets.send_again(unsure, "alice")
+    script("submit", answer)
+    send.send_waiting("t")
+    unsure.refresh_from_db()
+    assert unsure.status == status and words in unsure.status_reason, unsure.status_reason
+    assert unsure.charge == JobSet.Charge.RESERVED  # the first request may have been charged
+    assert "Nothing was charged" not in unsure.status_reason
+
+
+@pytest.mark.django_db
+def test_a_settled_unconfirmed_job_set_is_not_sent_again_as_itself(alice):
+    unsure = unconfirmed(alice)
+    assert jobsets.settle_unconfirmed(unsure, charged=False, who="admin")
+    unsure.refresh_from_db()
+    assert not jobsets.send_again(unsure, "alice")
+    assert not jobsets.is_sent_again_as_itself(unsure)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -206,105 +372,3 @@ def test_admin_marks_a_stuck_job_set_failed_and_polls_another_now(admin_client, 
     flying.refresh_from_db()
     assert stuck.status == Status.FAILED and stuck.charge == JobSet.Charge.RELEASED
     assert flying.due_at <= timezone.now()
-
-
-# --- Webhook receiver -------------------------------------------------------------------
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-@pytest.fixture
-def hooked_job_set(settings, alice):
-    settings.SOUL_PUBLIC_URL = "https://soul.example.com"
-    job_set = make_job_set(alice)
-    later = timezone.now() + timedelta(hours=1)
-    JobSet.objects.filter(pk=job_set.pk).update(status=Status.IN_PROGRESS, due_at=later, upstream_id="up-1")
-    job_set.refresh_from_db()
-    return job_set
-
-
-@pytest.mark.django_db
-def test_webhooks_are_sent_only_when_a_public_url_is_set(settings, alice):
-    assert "webhook_url" not in send.request_body(make_job_set(alice))
-    settings.SOUL_PUBLIC_URL = "https://soul.example.com"
-    job_set = make_job_set(alice)
-    body = send.request_body(job_set)
-    assert body["webhook_url"] == f"https://soul.example.com/hooks/soul/{job_set.webhook_token}/"
-    assert body["webhook_secret"].startswith("whsec_")
-    assert len(job_set.webhook_token) >= 40
-
-
-@pytest.mark.django_db
-def test_a_callback_without_login_or_csrf_moves_the_next_poll_to_now(hooked_job_set):
-    client = Client(enforce_csrf_checks=True)
-    response = client.post(
-        f"/hooks/soul/{hooked_job_set.webhook_token}/", data=b"{}", content_type="application/json"
-    )
-    assert response.status_code == 204
-    hooked_job_set.refresh_from_db()
-    assert hooked_job_set.due_at <= timezone.now()
-    assert hooked_job_set.status == Status.IN_PROGRESS  # a hint, not the truth
-
-
-@pytest.mark.django_db
-def test_a_callback_with_an_unknown_token_is_404_and_changes_nothing(hooked_job_set):
-    before = hooked_job_set.due_at
-    assert (
-        Client().post("/hooks/soul/not-a-token/", data=b"{}", content_type="application/json").status_code
-        == 404
-    )
-    hooked_job_set.refresh_from_db()
-    assert hooked_job_set.due_at == before
-
-
-@pytest.mark.django_db
-def test_a_signed_callback_must_carry_a_valid_fresh_signature(hooked_job_set):
-    url = f"/hooks/soul/{hooked_job_set.webhook_token}/"
-    body = json.dumps({"id": "up-1", "jobs": []}).encode()
-    now = int(time.time())
-    secret = hooked_job_set.webhook_secret
-    before = hooked_job_set.due_at
-
-    def post(signature: str, timestamp: int = now, msg_id: str = "msg_1"):
-        return Client().post(
-            url,
-            data=body,
-            content_type="application/json",
-            HTTP_WEBHOOK_ID=msg_id,
-            HTTP_WEBHOOK_TIMESTAMP=str(timestamp),
-            HTTP_WEBHOOK_SIGNATURE=signature,
-        )
-
-    assert post("v1,bm90IGEgc2lnbmF0dXJl").status_code == 401
-    assert post(sign(secret, "msg_1", now - 3600, body), timestamp=now - 3600).status_code == 401  # replayed
-    missing = Client().post(url, data=body, content_type="application/json", HTTP_WEBHOOK_ID="msg_1")
-    assert missing.status_code == 401
-    hooked_job_set.refresh_from_db()
-    assert hooked_job_set.due_at == before
-
-    good = sign(secret, "msg_1", now, body)
-    assert post(good).status_code == 204
-    assert post(good).status_code == 204  # a duplicate is harmless
-    assert post(f"v1,wrong {good}").status_code == 204  # one of several signatures may match
-    hooked_job_set.refresh_from_db()
-    assert hooked_job_set.due_at <= timezone.now()
-
-
-@pytest.mark.django_db
-def test_a_late_callback_for_a_finished_job_set_changes_nothing(hooked_job_set):
-    JobSet.objects.filter(pk=hooked_job_set.pk).update(status=Status.COMPLETED, due_at=None)
-    response = Client().post(
-        f"/hooks/soul/{hooked_job_set.webhook_token}/", data=b"{}", content_type="application/json"
-    )
-    assert response.status_code == 204
-    hooked_job_set.refresh_from_db()
-    assert hooked_job_set.status == Status.COMPLETED and hooked_job_set.due_at is None
-
-
-@pytest.mark.django_db
-def test_the_webhook_receiver_only_takes_post(hooked_job_set):
-    assert Client().get(f"/hooks/soul/{hooked_job_set.webhook_token}/").status_code == 405

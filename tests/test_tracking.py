@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
 import time
 from datetime import timedelta
 
@@ -10,8 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 from PIL import Image
 
-from generations.lifecycle import claims, policy, poll, send, timing, tracker
-from generations.models import Attempt, JobSet
+from generations.lifecycle import claims, policy, poll, send, shutdown, timing, tracker
+from generations.models import Attempt, JobSet, Lease
 from generations.upstream import client as soul_client
 from tests.factories import make_finished_upstream, make_job_set
 from tests.servers import SilentServer
@@ -259,9 +262,9 @@ def test_it_stops_when_nothing_is_pending_even_if_each_send_takes_a_moment(monke
     # that only stopped when it saw that send already done would run until its deadline.
     send_waiting = send.send_waiting
 
-    def slow_send(worker):
+    def slow_send(worker, *bounds):
         time.sleep(0.3)
-        return send_waiting(worker)
+        return send_waiting(worker, *bounds)
 
     monkeypatch.setattr(send, "send_waiting", slow_send)
     started = time.monotonic()
@@ -328,3 +331,131 @@ def test_an_unexpected_storage_error_is_raised_after_the_other_images_are_record
         poll.track(job_set.pk, "w")
     stored = set(JobSet.objects.get(pk=job_set.pk).jobs.exclude(image="").values_list("index", flat=True))
     assert stored == {1, 2, 3}
+
+
+# --- Bounded background work ------------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """A worker killed on the spot: no ``except Exception`` runs, as with SIGKILL."""
+
+
+def test_one_call_sends_at_most_a_batch_and_leaves_the_rest_waiting(alice, settings):
+    settings.SOUL_MAX_IN_FLIGHT = 10
+    job_sets = [make_job_set(alice, prompt=f"picture {n}") for n in range(8)]
+    assert send.send_waiting("test") == send.SEND_BATCH
+    statuses = [JobSet.objects.get(pk=js.pk).status for js in job_sets]
+    assert statuses.count(Status.WAITING) == 8 - send.SEND_BATCH
+    assert send.send_waiting("test", limit=10, until=time.monotonic()) == 0  # past its deadline: none
+
+
+def test_a_batch_ends_well_inside_the_task_timeout_even_if_every_send_times_out():
+    worst = send.SEND_BATCH * (settings.SOUL_CONNECT_TIMEOUT + settings.SOUL_READ_TIMEOUT)
+    assert worst < settings.Q_CLUSTER["timeout"] - 10
+    # The tracker's own loop plus the one send it may still start before its deadline.
+    loop = tracker.LOOP_SECONDS + settings.SOUL_CONNECT_TIMEOUT + settings.SOUL_READ_TIMEOUT
+    assert loop < settings.Q_CLUSTER["timeout"]
+
+
+def test_the_send_task_sends_one_batch_and_wakes_the_tracker_for_the_rest(alice, settings, monkeypatch):
+    from generations import tasks
+
+    settings.SOUL_MAX_IN_FLIGHT = 10
+    woken = []
+    monkeypatch.setattr(tracker, "wake", lambda *args: woken.append(args))
+    for n in range(8):
+        make_job_set(alice, prompt=f"picture {n}")
+    assert tasks.send_waiting() == f"sent {send.SEND_BATCH}"
+    assert woken and JobSet.objects.filter(status=Status.WAITING).count() == 8 - send.SEND_BATCH
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["preparing the request", "a bug preparing the request", "the request just sent", "the answer stored"],
+)
+def test_a_sender_killed_at_any_line_leaves_nothing_claimed_and_sends_nothing_twice(
+    alice, monkeypatch, sandbox_stats, faults, where
+):
+    faults(queue_seconds=5, complete_seconds=10)
+    first, second, third = (make_job_set(alice, prompt=f"picture {n}") for n in range(3))
+    real_body, real_record = send.request_body, send.record_submitted
+    real_submit = soul_client.get_client().submit
+
+    def body(job_set):
+        if job_set.pk == second.pk and where == "preparing the request":
+            raise Killed
+        if job_set.pk == second.pk and where == "a bug preparing the request":
+            raise RuntimeError("a bug")
+        return real_body(job_set)
+
+    def submit(payload, key):
+        result = real_submit(payload, key)
+        if key == str(second.idempotency_key) and where == "the request just sent":
+            raise Killed
+        return result
+
+    def record(pk, result):
+        if pk == second.pk and where == "the answer stored":
+            raise Killed
+        return real_record(pk, result)
+
+    monkeypatch.setattr(send, "request_body", body)
+    monkeypatch.setattr(soul_client.get_client(), "submit", submit)
+    monkeypatch.setattr(send, "record_submitted", record)
+    with contextlib.suppress(Killed):
+        send.send_waiting("doomed", limit=10)
+    # The dead worker's claims run out (at once, once it is known dead), and the sends it
+    # left are recovered.
+    claims.expire_claims_of("doomed")
+    send.recover_abandoned_sends()
+    monkeypatch.undo()
+    send.send_waiting("survivor", limit=10)
+
+    rows = {js.pk: js for js in JobSet.objects.all()}
+    assert not [js for js in rows.values() if js.status == Status.SENDING or js.claimed_by]
+    assert rows[first.pk].status in JobSet.POLLED
+    expected = {
+        "preparing the request": Status.UNCONFIRMED,  # a kill leaves no trace of how far it got
+        "a bug preparing the request": Status.WAITING,  # known not sent: back in line, no claim
+        "the request just sent": Status.UNCONFIRMED,
+        "the answer stored": Status.SUBMITTED,  # the upstream id was kept: tracked on
+    }[where]
+    assert rows[second.pk].status == expected, rows[second.pk].status_reason
+    if expected == Status.UNCONFIRMED:
+        assert "cannot tell whether it was accepted" in rows[second.pk].status_reason
+    if where != "a bug preparing the request":
+        assert rows[third.pk].status in JobSet.POLLED
+    accepted = sandbox_stats()["by_idempotency_key"]
+    assert all(count == 1 for count in accepted.values())
+
+
+def test_a_send_left_by_a_dead_process_is_recovered_without_waiting_for_its_claim(alice):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    job_set = make_job_set(alice)
+    JobSet.objects.filter(pk=job_set.pk).update(
+        status=Status.SENDING,
+        sent_at=timezone.now(),
+        claimed_by=f"{socket.gethostname()}:{gone.pid}:abcdef12",
+        claimed_until=timezone.now() + timedelta(seconds=60),
+    )
+    run_tracker_until_idle(seconds=5)
+    job_set.refresh_from_db()
+    assert job_set.status == Status.UNCONFIRMED and not job_set.claimed_by
+
+
+def test_the_tracker_stops_within_moments_when_the_cluster_is_stopping_and_frees_its_lease(
+    alice, faults, monkeypatch
+):
+    faults(queue_seconds=30, complete_seconds=60)  # plenty to do for the whole loop
+    for n in range(3):
+        make_job_set(alice, prompt=f"picture {n}")
+    asked_at = time.monotonic() + 1.0
+    monkeypatch.setattr(shutdown, "requested", lambda: time.monotonic() > asked_at)
+    started = time.monotonic()
+    said = tracker.run(max_seconds=30)
+    assert time.monotonic() - started < 1.0 + tracker.STOPPING_WAIT + 1
+    assert "the cluster is stopping" in said
+    assert not Lease.objects.get(name=tracker.LEASE).holder
+    assert tracker.run(max_seconds=30) == "the cluster is stopping"  # a task started late does nothing
+    assert JobSet.objects.filter(status=Status.SENDING).count() == 0

@@ -74,3 +74,19 @@ def test_verify_takes_a_fresh_matching_signature_and_nothing_else():
     assert not signing.verify(secret, stale, BODY)
     early = signing.sign_headers(secret, "msg_1", BODY, time.time() + signing.TOLERANCE_SECONDS + 60)
     assert not signing.verify(secret, early, BODY)
+
+
+def test_problem_says_which_check_a_call_failed():
+    secret, _ = whsec()
+    now = time.time()
+    headers = signing.sign_headers(secret, "msg_1", BODY, now)
+    assert signing.problem(secret, headers, BODY) is None
+    assert signing.problem(secret, {}, BODY) == signing.MISSING
+    assert signing.problem(secret, {**headers, "webhook-signature": ""}, BODY) == signing.MISSING
+    assert signing.problem(secret, {**headers, "webhook-timestamp": "soon"}, BODY) == signing.INVALID
+    for odd in ("nan", "inf", "1e400", "-1"):
+        assert signing.problem(secret, {**headers, "webhook-timestamp": odd}, BODY) == signing.STALE, odd
+    old = signing.sign_headers(secret, "msg_1", BODY, now - signing.TOLERANCE_SECONDS - 5)
+    assert signing.problem(secret, old, BODY) == signing.STALE
+    assert signing.problem(secret, headers, BODY + b"!") == signing.INVALID
+    assert signing.problem("", headers, BODY) == signing.INVALID

@@ -1,6 +1,6 @@
 """What people and admins do to job sets: ask for one, cancel it, send it again, nudge it, settle it.
 
-Views, admin actions and the webhook receiver call these; they never call
+Views and admin actions call these (the webhook receiver's are in actions.webhooks); they never call
 generations.lifecycle themselves. Each is a short transaction of its own: the
 tracker does the sending and polling (generations.lifecycle.tracker).
 """
@@ -80,12 +80,35 @@ def cancel_waiting(job_set: JobSet) -> bool:
 
 
 def submit_again(job_set: JobSet, user, team) -> JobSet:
-    """A new job set with the same parameters (and a new idempotency key), for ``user`` in ``team``."""
+    """A new job set with the same parameters (and a new idempotency key), for ``user`` in ``team``.
+
+    Not for an unconfirmed job set nobody has settled: a new key could have it made and
+    charged twice. That one is sent again as itself (``send_again``).
+    """
     request = job_set.soul_request()
     if job_set.team_id != team.pk:
         # Characters and uploads belong to the team they were made in.
         request = request.without_team_references()
     return create(user, team, request)
+
+
+def is_sent_again_as_itself(job_set: JobSet) -> bool:
+    """Whether "submit again" sends this very job set again (unconfirmed, unsettled) rather than a copy."""
+    return policy.may_send_again(job_set.status, job_set.charge)
+
+
+def send_again(job_set: JobSet, who: str) -> bool:
+    """Send an unconfirmed job set again under its original idempotency key (never a second charge).
+
+    It goes back to waiting, its price still reserved, and out again as the same request: a
+    gateway that took the first one answers with that one. False if it is not unconfirmed,
+    or has been settled already.
+    """
+    with transaction.atomic():
+        done = send.send_again(job_set, who)
+        if done:
+            transaction.on_commit(send.enqueue_send)
+    return done
 
 
 def retry_downloads(job_set: JobSet) -> int:
@@ -131,22 +154,6 @@ def settle_unconfirmed(job_set: JobSet, charged: bool, who: str) -> bool:
         if verdict:
             attempts.note(job_set.pk, Attempt.Kind.ADMIN, f"settle unconfirmed ({who})", verdict)
     return verdict is not None
-
-
-def webhook_hint(token: str, answer: str) -> JobSet | None:
-    """A callback arrived for this token: note it and poll that job set now. The poll stays the truth.
-
-    ``answer``: what to record about the callback (signed or not).
-    """
-    job_set = JobSet.objects.filter(webhook_token=token).first()
-    if job_set is None:
-        return None
-    JobSet.objects.filter(pk=job_set.pk, status__in=JobSet.POLLED, due_at__gt=timezone.now()).update(
-        due_at=timezone.now()
-    )
-    attempts.note(job_set.pk, Attempt.Kind.WEBHOOK, "callback received", answer)
-    tracker.wake()
-    return job_set
 
 
 def resume_sending() -> None:

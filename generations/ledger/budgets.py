@@ -1,7 +1,9 @@
 """Money: totals by period in the site's time zone, budgets and the check that holds them.
 
 Spend is counted from job sets' price snapshots: charged plus reserved (see
-generations.lifecycle.policy for which is which). Periods are calendar days and months
+generations.lifecycle.policy for which is which). An unconfirmed job set is reserved until
+someone settles it or a resend of it is answered, so it counts against budgets meanwhile;
+sending it again reserves nothing more (it is the same job set). Periods are calendar days and months
 in ``TIME_ZONE``. The spend page and the header chip read the daily roll-up (see
 generations.ledger.rollup). Budgets read this month's job sets: the check that holds
 them runs under the team's lock, against the very rows a concurrent submit adds.

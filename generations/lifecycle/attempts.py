@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 
 from generations.models import Attempt
 from generations.upstream import client as soul
+
+# The note of a person sending an unconfirmed job set again (generations.lifecycle.send.send_again).
+SENT_AGAIN = "send again with the same key"
 
 
 def record(
@@ -46,3 +50,14 @@ def summary(result: soul.JobSetResult) -> str:
     statuses = Counter(job.status or "?" for job in result.jobs)
     jobs = ", ".join(f"{n} {status}" for status, n in statuses.items()) or result.status or "no jobs"
     return f"job set {result.id}: {jobs}"
+
+
+def sent_again_at(job_set_id: int) -> datetime | None:
+    """When a person last sent this job set again after a try that went unanswered (None: never).
+
+    Such a job set may have been charged by that earlier try, whatever the next one comes to.
+    """
+    notes = Attempt.objects.filter(
+        job_set_id=job_set_id, kind=Attempt.Kind.ADMIN, asked__startswith=SENT_AGAIN
+    )
+    return notes.order_by("-at").values_list("at", flat=True).first()

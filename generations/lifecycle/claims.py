@@ -8,6 +8,9 @@ sets are taken over (docs/DECISIONS.md, "Claims by conditional UPDATE").
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,6 +24,31 @@ Status = JobSet.Status
 # A poll claim is renewed by the tracker every second, so it can be short: a
 # killed worker's job sets are taken over within this many seconds.
 CLAIM_SECONDS = 20
+
+
+def worker_name() -> str:
+    """A claim holder's name: this machine, this process and a tag of its own (``host:pid:tag``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_here(holder: str) -> bool:
+    """True when ``holder`` names a process on this machine that is gone (elsewhere: never known)."""
+    hostname, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if hostname != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    # Killed but not yet reaped (its parent died too): a zombie holds nothing.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def send_claim_seconds() -> float:
@@ -97,6 +125,25 @@ def expire_claims_of(holder: str | None) -> None:
     if holder:
         past = timezone.now() - timedelta(seconds=1)
         JobSet.objects.filter(claimed_by=holder, claimed_until__gt=past).update(claimed_until=past)
+
+
+def expire_sends_of_the_dead() -> int:
+    """Sends held by a process of this machine that is gone run out now; how many holders were.
+
+    A send is claimed for its whole timeout plus a margin (over half a minute by default), and
+    a killed sender never lets go: its job set would hold a slot of the in-flight cap until
+    then. A dead tracker's claims are expired when its lease is taken over; this does the
+    same for the sends of a killed ``send_waiting`` task.
+    """
+    holders = set(
+        JobSet.objects.filter(status=Status.SENDING, claimed_until__gte=timezone.now())
+        .values_list("claimed_by", flat=True)
+        .distinct()
+    )
+    dead = [holder for holder in holders if holder and dead_here(holder)]
+    for holder in dead:
+        expire_claims_of(holder)
+    return len(dead)
 
 
 def abandoned_sends() -> QuerySet[JobSet]:

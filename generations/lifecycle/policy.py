@@ -8,8 +8,8 @@ queries. The rest of generations.lifecycle asks these questions and does the wri
 The charge rule: a job set's price is *reserved* from submission until it finishes.
 It is *charged* if at least one of its jobs completed, and *released* if none did:
 failed, nsfw and canceled generations are not charged upstream. An unconfirmed
-submission (sent, no answer) stays reserved until a person settles it, because the
-gateway may well have charged it.
+submission (sent, no answer) stays reserved until a person settles it or sends it again
+and the gateway answers, because the gateway may well have charged it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ def may_poll_now(status: str) -> bool:
 
 def may_mark_failed(status: str) -> bool:
     return status in JobSet.PENDING or status == Status.UNCONFIRMED
+
+
+def may_send_again(status: str, charge: str) -> bool:
+    """An unconfirmed job set nobody has settled yet may go out again, as the same request (same key).
+
+    Once settled, a person has found out what became of it: "Submit again" makes a new one.
+    """
+    return status == Status.UNCONFIRMED and charge == Charge.RESERVED
 
 
 def may_settle(status: str, charge: str) -> bool:

@@ -8,23 +8,32 @@ docs/UPSTREAM.md; where soulsite departs from it, docs/DECISIONS.md says why.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from generations.lifecycle import attempts, backoff, claims, finish, leases, policy, reports, timing
+from generations.lifecycle import attempts, backoff, claims, finish, leases, policy, reports, shutdown, timing
 from generations.models import Attempt, JobSet
 from generations.upstream import client as soul
 from generations.upstream import gateway, references
 
+log = logging.getLogger(__name__)
 Status = JobSet.Status
 
 SEND_SLOTS = "send-slots"
+# One call sends at most this many, then leaves the rest to the next (the tracker looks every
+# quarter second, and a finished job set fills its slot at once). Each send may take the whole
+# connect + read timeout (35 s by default), and a task must end well inside django-q2's
+# 120 s task timeout, or the timeout kills it mid-send and its job set becomes unconfirmed:
+# 3 x 35 s = 105 s. A fresh site's whole cap (4) fills within two calls.
+SEND_BATCH = 3
 
 
 def enqueue_send() -> None:
@@ -43,14 +52,36 @@ def request_body(job_set: JobSet) -> dict:
     return body
 
 
-def in_flight_count() -> int:
-    return JobSet.objects.filter(status__in=JobSet.IN_FLIGHT).count()
+def holding_a_slot(now: datetime) -> Q:
+    """Unconfirmed job sets that still count against the in-flight cap.
+
+    The gateway may have accepted one, and then it runs there and counts against the
+    account's concurrency like any other, until it finishes. So it holds its slot until a
+    person settles it, a resend gets an answer, or SOUL_UNCONFIRMED_HOLD seconds have passed
+    since it was sent: by then the gateway has finished or refused it (Soul takes 5 to 140 s).
+    """
+    since = now - timedelta(seconds=settings.SOUL_UNCONFIRMED_HOLD)
+    return Q(status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED) & Q(
+        Q(sent_at__gte=since) | Q(sent_at__isnull=True, finished_at__gte=since)
+    )
 
 
-def send_waiting(worker: str, limit: int = 100) -> int:
-    """Send waiting job sets, oldest first, while the in-flight cap allows. Returns how many."""
+def in_flight_count(now: datetime | None = None) -> int:
+    """Job sets counted against the in-flight cap: sent and not finished, or sent with no answer lately."""
+    now = now or timezone.now()
+    return JobSet.objects.filter(Q(status__in=JobSet.IN_FLIGHT) | holding_a_slot(now)).count()
+
+
+def send_waiting(worker: str, limit: int = SEND_BATCH, until: float | None = None) -> int:
+    """Send up to ``limit`` waiting job sets, oldest first, while the in-flight cap allows.
+
+    ``until``: a ``time.monotonic()`` after which no new send starts. It stops early, too,
+    when the cluster is stopping. Returns how many were sent.
+    """
     sent = 0
-    while sent < limit:
+    while sent < limit and not shutdown.requested():
+        if until is not None and time.monotonic() >= until:
+            break
         job_set = claim_next(worker)
         if job_set is None:
             break
@@ -69,7 +100,7 @@ def claim_next(worker: str) -> JobSet | None:
         # One sender at a time decides who takes a slot: a row lock on
         # PostgreSQL; on SQLite the IMMEDIATE transaction already serialises.
         leases.lock_row(SEND_SLOTS)
-        if in_flight_count() >= cap:
+        if in_flight_count(now) >= cap:
             return None
         pk = (
             JobSet.objects.filter(status=Status.WAITING, due_at__lte=now)
@@ -84,7 +115,15 @@ def claim_next(worker: str) -> JobSet | None:
 
 
 def _send(job_set: JobSet) -> None:
-    payload = request_body(job_set)
+    try:
+        payload = request_body(job_set)
+    except Exception as exc:
+        # Nothing went out, so it goes back in the queue rather than being left claimed;
+        # the other job sets of the batch are not held back by this one.
+        log.exception("could not build the request of job set %s", job_set.pk)
+        problem = soul.SoulError(f"Soulsite could not prepare the request ({type(exc).__name__}).")
+        retry_later(job_set, problem, "")
+        return
     asked = "POST generateSoul " + json.dumps(
         {k: v for k, v in payload.items() if k != "webhook_secret"}, default=str
     )
@@ -109,12 +148,12 @@ def after_send_error(job_set: JobSet, exc: soul.SoulError) -> None:
         finish.end(
             job_set,
             Status.UNCONFIRMED,
-            f"{exc.message} The gateway may have accepted (and charged) it, so soulsite will not send it "
-            "again by itself. If no images arrive, use “Submit again”.",
+            f"We sent this but got no answer. {exc.message} The gateway may have accepted (and charged) "
+            "it, so soulsite will not send it again by itself.",
         )
     elif isinstance(exc, (soul.Unauthorized, soul.AccessDenied)):
         gateway.pause(exc)
-        finish.end(job_set, Status.FAILED, _refusal(exc))
+        _give_up(job_set, _refusal(exc))
     elif isinstance(exc, soul.ConcurrencyLimited):
         gateway.note_concurrency_limit(in_flight_count() - 1)
         retry_later(job_set, exc, "The gateway is busy with other requests.")
@@ -123,7 +162,7 @@ def after_send_error(job_set: JobSet, exc: soul.SoulError) -> None:
     elif exc.retryable:
         retry_later(job_set, exc, "")
     else:
-        finish.end(job_set, Status.FAILED, _refusal(exc))
+        _give_up(job_set, _refusal(exc))
 
 
 def _refusal(exc: soul.SoulError) -> str:
@@ -134,22 +173,47 @@ def _refusal(exc: soul.SoulError) -> str:
     )
 
 
+def _give_up(job_set: JobSet, reason: str) -> None:
+    """Stop sending it: failed, unless an earlier try went unanswered (then it may have been charged).
+
+    A job set sent again after going unconfirmed keeps its price reserved whatever this try
+    came to: only an answer from the gateway or a person may release that money.
+    """
+    if attempts.sent_again_at(job_set.pk) is None:
+        finish.end(job_set, Status.FAILED, reason)
+        return
+    finish.end(
+        job_set,
+        Status.UNCONFIRMED,
+        f"Sending it again did not go through: {reason.replace(' Nothing was charged.', '')} The first "
+        "request may still have been made and charged, so its price stays reserved. Send it again "
+        "later, or ask an admin to settle it.",
+    )
+
+
 def retry_later(
     job_set: JobSet, exc: soul.SoulError, why: str, base: float = 2.0, cap: float = 300.0
 ) -> None:
     """Put it back in the queue, due after a backoff; or give up once it has waited too long."""
     now = timezone.now()
-    if policy.gave_up((now - job_set.created_at).total_seconds(), settings.SOUL_POLL_GIVE_UP):
-        finish.end(
+    sent_again = attempts.sent_again_at(job_set.pk)
+    # A job set sent again days later gets the same time to go through as a new one.
+    since = sent_again or job_set.created_at
+    if policy.gave_up((now - since).total_seconds(), settings.SOUL_POLL_GIVE_UP):
+        _give_up(
             job_set,
-            Status.FAILED,
             f"Gave up sending after {job_set.send_attempts} attempts: {exc.message}. Nothing was charged.",
         )
         return
     wait = backoff.delay(job_set.send_attempts, base=base, cap=cap, retry_after=exc.retry_after)
     due = now + timedelta(seconds=wait)
+    money = (
+        "Its price stays reserved: the first request may have been charged."
+        if sent_again
+        else "Nothing was charged."
+    )
     reason = (
-        f"{why + ' ' if why else ''}{exc.message} Nothing was charged. Trying again at "
+        f"{why + ' ' if why else ''}{exc.message} {money} Trying again at "
         f"{timezone.localtime(due):%H:%M:%S} (attempt {job_set.send_attempts + 1})."
     )
     claims.release(
@@ -192,8 +256,34 @@ def recover_abandoned_sends() -> int:
             finish.end(
                 job_set,
                 Status.UNCONFIRMED,
-                "The worker stopped while sending this to the gateway, so soulsite cannot tell whether it "
-                "was accepted (and charged). If no images arrive, use “Submit again”.",
+                "Soulsite was stopped while sending this to the gateway, so it cannot tell whether it "
+                "was accepted (and charged).",
             )
         count += 1
     return count
+
+
+def send_again(job_set: JobSet, who: str) -> bool:
+    """Put an unconfirmed job set back in the queue, to go out again with its own idempotency key.
+
+    The same row, the same key: if the gateway took the first request it answers this one
+    with that job set (Higgsfield honours ``Idempotency-Key``), so nothing is made or charged
+    twice; if it never got it, this one is the first. Its price stays reserved throughout.
+    False when it is not (or no longer) unconfirmed with its money reserved.
+    """
+    if not policy.may_send_again(job_set.status, job_set.charge):
+        return False
+    with transaction.atomic():
+        done = claims.release(
+            JobSet.objects.filter(pk=job_set.pk, status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED),
+            status=Status.WAITING,
+            status_reason="Sending it again as the same request: "
+            "the gateway will not make or charge it twice.",
+            due_at=timezone.now(),
+            finished_at=None,
+            sent_at=None,
+        )
+        if done:
+            # Also what tells the sender, later, that an earlier try may have been charged.
+            attempts.note(job_set.pk, Attempt.Kind.ADMIN, f"{attempts.SENT_AGAIN} ({who})")
+    return bool(done)

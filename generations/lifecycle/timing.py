@@ -71,7 +71,8 @@ def callbacks_arrive() -> bool:
     checked, seen = _callbacks_seen
     if time.monotonic() - checked > 60:
         since = timezone.now() - timedelta(days=1)
-        seen = Attempt.objects.filter(kind=Attempt.Kind.WEBHOOK, at__gte=since).exists()
+        # ok=False: a refused callback (generations.actions.webhooks) is not one that arrives.
+        seen = Attempt.objects.filter(kind=Attempt.Kind.WEBHOOK, ok=True, at__gte=since).exists()
         _callbacks_seen = (time.monotonic(), seen)
     return seen
 

@@ -16,10 +16,7 @@ batch size took (see generations.lifecycle.timing).
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 
@@ -27,7 +24,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django_q.tasks import async_task
 
-from generations.lifecycle import claims, leases, poll, send
+from generations.lifecycle import claims, leases, poll, send, shutdown
 from generations.upstream import gateway
 
 log = logging.getLogger(__name__)
@@ -44,10 +41,13 @@ HOUSEKEEPING_SECONDS = 1.0
 # Sending what waits: a submit also enqueues a send and a finish fills its freed slot at once,
 # so the loop's own look at the queue can be less frequent than the tick.
 SEND_EVERY = 0.25
+# When the cluster is told to stop, how long the loop waits for the requests it has running:
+# `make run` must be gone within 10 s, and django-q2 needs a few of them to stop its processes.
+STOPPING_WAIT = 3.0
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return claims.worker_name()
 
 
 # --- The loop -------------------------------------------------------------------
@@ -55,6 +55,8 @@ def worker_name() -> str:
 
 def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     """Run the tracker loop if no other is running. Returns what it did, for the task log."""
+    if shutdown.requested():
+        return "the cluster is stopping"
     holder = worker_name()
     if not _take_lease(holder, patient):
         return "another tracker is running"
@@ -62,46 +64,58 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
     running: dict[int, Future] = {}
     sending: Future | None = None
     polled = sent = 0
+    # One thread sends while the others poll: a slow submit never holds up tracking.
+    pool = ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY + 1, thread_name_prefix="soul-track")
     try:
-        # One thread sends while the others poll: a slow submit never holds up tracking.
-        with ThreadPoolExecutor(settings.SOUL_POLL_CONCURRENCY + 1, thread_name_prefix="soul-track") as pool:
-            housekept = send_started = 0.0
-            while time.monotonic() < deadline:
-                if time.monotonic() - housekept >= HOUSEKEEPING_SECONDS:
-                    if not leases.renew(LEASE, holder, LEASE_SECONDS):
-                        log.warning("tracker %s lost its lease; stopping", holder)
-                        break
-                    claims.renew(holder, list(running))
-                    send.recover_abandoned_sends()
-                    housekept = time.monotonic()
-                if (sending is None or sending.done()) and time.monotonic() - send_started >= SEND_EVERY:
-                    if sending is not None:
-                        sent += sending.result()
-                    gateway.probe_if_due()
-                    sending = pool.submit(_in_thread, send.send_waiting, holder)
-                    send_started = time.monotonic()
-                for pk in [pk for pk, future in running.items() if future.done()]:
-                    _log_failure(pk, running.pop(pk))
-                free = settings.SOUL_POLL_CONCURRENCY - len(running)
-                for pk in claims.claim_due(holder, free, exclude=set(running)):
-                    running[pk] = pool.submit(_in_thread, poll.track, pk, holder)
-                    polled += 1
-                wait = claims.next_due_in()
-                if wait is None and not running:
-                    # A send was started this very tick and may still be running (on
-                    # PostgreSQL its thread first opens a connection): let it finish, then
-                    # look again, or the loop would never see it done and never stop.
-                    wait_for([sending])
-                    if claims.next_due_in() is None:
-                        break  # nothing pending anywhere: stop, no idle polling
-                time.sleep(TICK)
-            if sending is not None:
-                sent += sending.result()
-            for pk, future in running.items():
-                future.result()
+        housekept = send_started = 0.0
+        while time.monotonic() < deadline and not shutdown.requested():
+            if time.monotonic() - housekept >= HOUSEKEEPING_SECONDS:
+                if not leases.renew(LEASE, holder, LEASE_SECONDS):
+                    log.warning("tracker %s lost its lease; stopping", holder)
+                    break
+                claims.renew(holder, list(running))
+                claims.expire_sends_of_the_dead()
+                send.recover_abandoned_sends()
+                housekept = time.monotonic()
+            if (sending is None or sending.done()) and time.monotonic() - send_started >= SEND_EVERY:
+                if sending is not None:
+                    sent += sending.result()
+                gateway.probe_if_due()
+                # No new send starts after the deadline: the loop must end inside the task timeout.
+                sending = pool.submit(_in_thread, send.send_waiting, holder, send.SEND_BATCH, deadline)
+                send_started = time.monotonic()
+            for pk in [pk for pk, future in running.items() if future.done()]:
+                _log_failure(pk, running.pop(pk))
+            free = settings.SOUL_POLL_CONCURRENCY - len(running)
+            for pk in claims.claim_due(holder, free, exclude=set(running)):
+                running[pk] = pool.submit(_in_thread, poll.track, pk, holder)
+                polled += 1
+            wait = claims.next_due_in()
+            if wait is None and not running:
+                # A send was started this very tick and may still be running (on
+                # PostgreSQL its thread first opens a connection): let it finish, then
+                # look again, or the loop would never see it done and never stop.
+                wait_for([sending])
+                if claims.next_due_in() is None:
+                    break  # nothing pending anywhere: stop, no idle polling
+            time.sleep(TICK)
+        stopping = shutdown.requested()
+        # Let what runs finish: each is one bounded request. When the cluster is stopping, only
+        # briefly: a request still running after that is cut off with the process, and its
+        # job set is recovered like any killed worker's (a poll's claim runs out, a send
+        # becomes unconfirmed).
+        pending = [future for future in (sending, *running.values()) if future is not None]
+        done, _ = wait_for(pending, timeout=STOPPING_WAIT if stopping else None)
+        if sending is not None and sending in done:
+            sent += sending.result()
+        for pk, future in running.items():
+            if future in done:
                 _log_failure(pk, future)
     finally:
+        pool.shutdown(wait=not shutdown.requested(), cancel_futures=True)
         leases.release(LEASE, holder)
+    if shutdown.requested():
+        return f"sent {sent}, polled {polled}; stopped early: the cluster is stopping"
     # A submit that arrived while we were stopping saw the lease held and did
     # not wake anyone: look once more after releasing it.
     if claims.next_due_in() is not None:
@@ -121,7 +135,7 @@ def _take_lease(holder: str, patient: bool) -> bool:
     if leases.acquire(LEASE, holder, LEASE_SECONDS):
         return True
     current = leases.holder_of(LEASE)
-    if current and _dead_here(current):
+    if current and claims.dead_here(current):
         log.warning("tracker %s is gone; taking over its lease and claims", current)
         claims.expire_claims_of(current)
         return leases.acquire(LEASE, holder, LEASE_SECONDS, replacing=current)
@@ -130,7 +144,7 @@ def _take_lease(holder: str, patient: bool) -> bool:
     # Watch the lease: a live holder renews it within a tick; a dead one lets it run out.
     seen = leases.seconds_left(LEASE)
     deadline = time.monotonic() + LEASE_SECONDS + 2
-    while seen is not None and time.monotonic() < deadline:
+    while seen is not None and time.monotonic() < deadline and not shutdown.requested():
         time.sleep(1.0)
         if leases.acquire(LEASE, holder, LEASE_SECONDS):
             claims.expire_claims_of(current)
@@ -140,25 +154,6 @@ def _take_lease(holder: str, patient: bool) -> bool:
             return False  # renewed: its holder is alive and tracking
         seen = left
     return leases.acquire(LEASE, holder, LEASE_SECONDS)
-
-
-def _dead_here(holder: str) -> bool:
-    hostname, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if hostname != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    # Killed but not yet reaped (its parent died too): a zombie holds nothing.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return False
 
 
 def _in_thread(function, *args):

@@ -8,6 +8,7 @@ from generations.models.request import SoulRequest
 from generations.models.spend import SpendDay
 from generations.models.system import GatewayState, Lease
 from generations.models.teams import Budget, Membership, Profile, Team
+from generations.models.webhooks import WebhookDelivery
 
 __all__ = [
     "Attempt",
@@ -28,5 +29,6 @@ __all__ = [
     "SpendDay",
     "Style",
     "Team",
+    "WebhookDelivery",
     "result_path",
 ]

@@ -1,5 +1,8 @@
 """The gallery's filters and pages: every filter lives in the URL, pages run on a stable cursor.
 
+A query string becomes ``Filters`` in generations.web.query_forms (the one place that parses
+requests); here they are only read.
+
 The cursor is the id of the last card seen (``before``): new arrivals get
 larger ids, so loading older cards never repeats or skips one, however many
 images arrive meanwhile.
@@ -7,7 +10,7 @@ images arrive meanwhile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -15,7 +18,6 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from generations.models import Collection, CollectionItem, Favourite, Job, JobSet, Style, Team
-from generations.queries import teams
 from generations.queries.access import visible_job_sets
 from soulwire import params
 
@@ -43,7 +45,6 @@ class Filters:
     favourites: bool = False
     collection: int | None = None
     hidden: bool = False
-    problems: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self) -> dict[str, str]:
         """The URL parameters that say this view (without the cursor)."""
@@ -86,42 +87,6 @@ class Filters:
 
     def without(self, *names: str) -> Filters:
         return replace(self, **{name: Filters.__dataclass_fields__[name].default for name in names})
-
-
-def _date(text: str, problems: list[str], label: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        problems.append(f"The {label} date must look like 2026-11-24.")
-        return None
-
-
-def parse(user, team: Team | None, data) -> Filters:
-    problems: list[str] = []
-    member = data.get("member", "")
-    member_id = None
-    if member.isdigit() and team and teams.is_member(team, int(member)):
-        member_id = int(member)
-    collection = data.get("collection", "")
-    collection_id = int(collection) if collection.isdigit() else None
-    return Filters(
-        team=team,
-        mine=data.get("view") == "mine" and member_id is None,
-        member=member_id,
-        q=data.get("q", "").strip()[:200],
-        status=data.get("status") if data.get("status") in STATUS_GROUPS else "",
-        style=data.get("style") if params.is_uuid(data.get("style")) else "",
-        size=data.get("size") if data.get("size") in params.SIZES else "",
-        quality=data.get("quality") if data.get("quality") in params.QUALITIES else "",
-        first=_date(data.get("from", ""), problems, "first"),
-        last=_date(data.get("to", ""), problems, "last"),
-        favourites=data.get("fav") == "1",
-        collection=collection_id,
-        hidden=data.get("hidden") == "1",
-        problems=tuple(problems),
-    )
 
 
 def styles() -> QuerySet[Style]:

@@ -14,7 +14,7 @@ from generations.models import JobSet, SpendDay
 
 CHARGED = Q(charge=JobSet.Charge.CHARGED)
 RESERVED = Q(charge=JobSet.Charge.RESERVED)
-MAX_DAYS = 366
+MAX_DAYS = 366  # the longest period a page shows (generations.web.query_forms parses the request)
 
 
 @dataclass(frozen=True)
@@ -36,26 +36,6 @@ class Period:
 
     def query_string(self) -> str:
         return f"from={self.first.isoformat()}&to={self.last.isoformat()}"
-
-
-def period_from(params, today: date | None = None) -> tuple[Period, str | None]:
-    """The period asked for (30 or 90 days back, or from/to dates); an error in words if the dates are bad."""
-    today = today or timezone.localdate()
-    if params.get("from") or params.get("to"):
-        try:
-            first = date.fromisoformat(params.get("from", ""))
-            last = date.fromisoformat(params.get("to", ""))
-        except ValueError:
-            return Period(today - timedelta(days=29), today), "Dates must look like 2026-11-24."
-        if first > last:
-            return Period(today - timedelta(days=29), today), "The first day comes after the last."
-        if (last - first).days >= MAX_DAYS:
-            return Period(
-                last - timedelta(days=MAX_DAYS - 1), last
-            ), "At most a year at a time: showing the last year."
-        return Period(first, last), None
-    days = 90 if params.get("days") == "90" else 30
-    return Period(today - timedelta(days=days - 1), today), None
 
 
 @dataclass

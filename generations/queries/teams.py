@@ -61,14 +61,6 @@ def current_team(user) -> Team | None:
     return membership.team if membership else None
 
 
-def managed_team(user) -> Team | None:
-    """The team ``user`` works in, if they may change it (its managers, and staff); else None."""
-    membership = current_membership(user)
-    if membership is None or not (membership.is_manager or user.is_staff):
-        return None
-    return membership.team
-
-
 def team_ids(user) -> QuerySet:
     """The ids of the teams ``user`` is in, as a subquery."""
     return Membership.objects.filter(user=user).values("team_id")
@@ -76,11 +68,6 @@ def team_ids(user) -> QuerySet:
 
 def is_member(team: Team, user_id: int) -> bool:
     return Membership.objects.filter(team=team, user_id=user_id).exists()
-
-
-def manages(user, team_id: int | None) -> bool:
-    """Whether ``user`` is a manager of the team ``team_id``."""
-    return Membership.objects.filter(user=user, team_id=team_id, role=Membership.Role.MANAGER).exists()
 
 
 def membership_in(team: Team, pk: int) -> Membership | None:

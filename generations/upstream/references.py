@@ -14,12 +14,11 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
-from PIL import Image, UnidentifiedImageError
 
 from generations.models import ReferenceUpload
+from generations.upstream import pictures
 
 SALT = "soulsite.reference-link"
-FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 def uploads_possible() -> bool:
@@ -30,23 +29,10 @@ def check_upload(file: UploadedFile) -> str:
     """The upload's content type, or a ValidationError saying why it cannot be used."""
     if not uploads_possible():
         raise ValidationError(
-            "Uploads need SOUL_PUBLIC_URL (the address the internet reaches this site at), so that "
-            "the gateway can fetch the image. Paste an image URL instead, or ask an admin to set it."
+            "Uploads are turned off on this site: the gateway could not fetch the image from it. "
+            "Paste an image URL instead, or ask an admin to turn uploads on."
         )
-    if file.size > settings.SOUL_UPLOAD_MAX_BYTES:
-        size, limit = file.size / (1024 * 1024), settings.SOUL_UPLOAD_MAX_BYTES / (1024 * 1024)
-        raise ValidationError(f"The image is {size:.1f} MB, over the {limit:g} MB limit.")
-    try:
-        with Image.open(file) as image:
-            image.verify()
-            fmt = image.format
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValidationError("That file is not an image soulsite can read.") from exc
-    finally:
-        file.seek(0)
-    if fmt not in FORMATS:
-        raise ValidationError("Upload a JPEG, PNG or WebP image.")
-    return FORMATS[fmt]
+    return pictures.check_picture(file)
 
 
 def store_upload(user, team, file: UploadedFile, content_type: str) -> ReferenceUpload:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import tempfile
@@ -12,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from generations.models import Job
+from generations.web import safe_csv
 
 FIELDS = [
     "file",
@@ -81,7 +81,7 @@ def build_zip(jobs: list[Job]):
                     target.write(chunk)
             records.append(metadata(job, filename))
         table = io.StringIO()
-        writer = csv.DictWriter(table, fieldnames=FIELDS)
+        writer = safe_csv.DictWriter(table, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(records)
         archive.writestr("metadata.csv", table.getvalue())

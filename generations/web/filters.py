@@ -37,6 +37,14 @@ def aspect(width_and_height: str) -> str:
     return f"{width} / {height}"
 
 
+def prompt(text: str) -> str:
+    """A prompt as a page shows it in full: at most the length a prompt may have now. Job sets
+    stored before the limit may hold a megabyte of text; no page prints more than this of it."""
+    text = str(text)
+    limit = params.PROMPT_MAX_LENGTH
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def ordinal(number: int) -> str:
     suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
     return f"{number}{suffix}"

@@ -15,11 +15,49 @@ from django.forms.renderers import Jinja2
 
 from generations.models import JobSet, SoulRequest, Style
 from generations.queries import characters, uploads
-from generations.upstream import references
+from generations.upstream import pictures, references
 from generations.web.sizes import size_choices
 from soulwire import params
 
 STRENGTH_ATTRS = {"type": "range", "step": "0.01", "min": "0", "max": "1", "class": "slider"}
+
+UPLOADS_OFF = (
+    "Uploads are turned off on this site: the gateway could not fetch the image from it. "
+    "Paste an image URL instead, or ask an admin to turn uploads on."
+)
+
+# The wire contract's messages that speak in its own terms (parameter names, values such as
+# "image_url", lists of sizes), said as a person choosing on this form would say them; keyed by
+# (parameter, message), or (parameter, None) for any message about it. Any other message is
+# shown after the field's label ("Seed must be between 1 and 1,000,000.").
+CONTRACT_WORDS = {
+    ("prompt", "is required and must be non-empty text"): "Prompt is required: describe the image you want.",
+    ("width_and_height", None): "Pick one of the sizes shown.",
+    (params.STYLE_FIELD, None): "Pick one of the styles shown.",
+    ("quality", None): "Pick 720p or 1080p.",
+    ("batch_size", None): "Pick 1 or 4 images.",
+    ("custom_reference_id", None): "Pick one of your team's characters, or None.",
+    ("image_reference_type", "is required when image_reference_image_url is given"): (
+        "Set Image reference to “An image” to use this image, or clear the image URL."
+    ),
+    ("image_reference_type", None): "Pick “An image (URL or upload)” or None.",
+    ("image_reference_image_url", "is required when image_reference_type is given"): (
+        "Give an image URL or upload an image, or set Image reference to None."
+    ),
+    ("image_reference_image_url", None): (
+        f"Enter a web address that starts with http:// or https://, at most {params.URL_MAX_LENGTH:,} "
+        "characters long."
+    ),
+}
+
+# Django's own wording for a value not on a list names the value; say what to do instead.
+CHOOSE = "Pick one of the choices shown."
+STRENGTH_ERRORS = ("invalid", "max_digits", "max_decimal_places", "max_whole_digits")
+STRENGTH_WORDS = "Pick a strength from 0.00 to 1.00, in steps of 0.01."
+UPLOAD_LINK = (
+    "The gateway could not fetch an upload from this site's address. Paste an image URL instead, "
+    "or ask an admin."
+)
 
 
 class ListedChoiceIterator(ModelChoiceIterator):
@@ -65,6 +103,24 @@ class StyleChoiceField(forms.ModelChoiceField):
             ) from None
 
 
+def prompt_not_too_long(prompt: str) -> None:
+    """The contract's limit (soulwire.params), said to the person who typed the prompt."""
+    if len(prompt) > params.PROMPT_MAX_LENGTH:
+        raise forms.ValidationError(
+            f"A prompt can be at most {params.PROMPT_MAX_LENGTH:,} characters; this one has {len(prompt):,}.",
+            code="max_length",
+        )
+
+
+class PromptField(forms.CharField):
+    """The prompt as typed: a browser sends each line break as two characters (CR LF) but its
+    ``maxlength`` counts it as one, so a prompt the page let through must not be refused here."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n") if value else value
+
+
 class GenerateForm(forms.Form):
     # The form is drawn on every gallery page by a Jinja2 template (generations/jinja.py), and
     # its dozen widgets through Django's own Jinja2 widget templates take about a millisecond
@@ -74,11 +130,17 @@ class GenerateForm(forms.Form):
     # Shown above the prompt to someone in no team, and the error if they send it anyway.
     NO_TEAM = "You are not in a team yet, so nothing can be charged: ask a manager to add you."
 
-    prompt = forms.CharField(
+    prompt = PromptField(
         required=False,
         strip=True,
+        validators=[prompt_not_too_long],
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "Describe the image you want…", "autofocus": True}
+            attrs={
+                "rows": 3,
+                "placeholder": "Describe the image you want…",
+                "autofocus": True,
+                "maxlength": params.PROMPT_MAX_LENGTH,
+            }
         ),
     )
     width_and_height = forms.ChoiceField(
@@ -166,10 +228,15 @@ class GenerateForm(forms.Form):
         self.fields["custom_reference_id"].choices = [("", "None")] + [
             (upstream_id, character.name) for upstream_id, character in self.characters.items()
         ]
+        for field in self.fields.values():
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = CHOOSE
+            if isinstance(field, forms.DecimalField):  # the two strengths
+                field.error_messages.update(dict.fromkeys(STRENGTH_ERRORS, STRENGTH_WORDS))
         if not references.uploads_possible():
-            self.fields[
-                "image_reference_upload"
-            ].help_text = "Uploads need SOUL_PUBLIC_URL to be set, so that the gateway can fetch the image."
+            self.fields["image_reference_upload"].help_text = UPLOADS_OFF
+        else:
+            self.fields["image_reference_upload"].help_text = pictures.help_text()
 
     def advanced_set(self) -> list[str]:
         """What is set under "More options", in words, so folding it never hides a choice."""
@@ -239,13 +306,32 @@ class GenerateForm(forms.Form):
         link = references.placeholder_link() if self._refers_to_upload() else None
         for name, message in self.soul_request().errors(reference_link=link).items():
             field = name if name in self.fields else None
+            if name == "image_reference_image_url" and self._refers_to_upload():
+                field = "image_reference_upload"  # the link is made from the upload
             if field and field in self.errors:
-                continue  # the field's own parsing already said what is wrong
-            if name == "image_reference_image_url" and "image_reference_upload" in self.errors:
-                continue
-            label = (self.fields[field].label or field.replace("_", " ").capitalize()) if field else name
-            self.add_error(field, f"{label} {message}.")
+                continue  # the field's own parsing (or the upload's check) already said what is wrong
+            self.add_error(field, self.in_words(name, message))
         return cleaned
+
+    def label_of(self, name: str) -> str:
+        field = self.fields.get(name)
+        return str(field.label) if field and field.label else name.replace("_", " ").capitalize()
+
+    def in_words(self, name: str, message: str) -> str:
+        """A message of the wire contract (soulwire.params), said in the form's words.
+
+        The contract speaks of its parameters (``width_and_height``, ``image_reference_type``)
+        and their values; people see labels. Its own messages stay as they are for the API.
+        """
+        if name == "image_reference_image_url" and self._refers_to_upload():
+            return UPLOAD_LINK
+        text = CONTRACT_WORDS.get((name, message)) or CONTRACT_WORDS.get((name, None))
+        if text is None:
+            text = f"{self.label_of(name)} {message}."
+        for api_name in sorted(self.fields, key=len, reverse=True):
+            if "_" in api_name and api_name in text:
+                text = text.replace(api_name, f"“{self.label_of(api_name)}”")
+        return text
 
     def next_initial(self) -> dict:
         """After a submit the form keeps its options, clears the prompt, and keeps the seed only if asked."""

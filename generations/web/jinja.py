@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from jinja2 import Environment, StrictUndefined
 
+from generations.queries import access
 from generations.web import filters, paths
 from generations.web.sizes import size_parts
 
@@ -85,7 +86,8 @@ def environment(**options) -> Environment:
     # Always escaped, whatever the settings say: cards show prompts people typed.
     options.pop("autoescape", None)
     env = Environment(autoescape=True, **options)
-    env.globals.update(path=paths.path, radio_tag=radio_tag)
+    # may_manage: the one rule for who may cancel a job set or retry its downloads (queries.access).
+    env.globals.update(path=paths.path, radio_tag=radio_tag, may_manage=access.may_manage)
     env.filters.update(
         aspect=filters.aspect,
         capfirst=capfirst,
@@ -94,6 +96,7 @@ def environment(**options) -> Environment:
         duration=filters.duration,
         elapsed=filters.elapsed,
         ordinal=filters.ordinal,
+        prompt=filters.prompt,
         pluralize=pluralize,
         shown=shown,
         size_pixels=size_pixels,

@@ -1,8 +1,8 @@
 """Run the web server, a django-q2 cluster and (in sandbox mode) the sandbox gateway together.
 
 The three run in the foreground as child processes; Ctrl-C (or SIGTERM)
-stops all three cleanly, and if one dies the others are stopped too, so a
-person never ends up with half a soulsite running.
+stops all three cleanly within 10 seconds, and if one dies the others are
+stopped too, so a person never ends up with half a soulsite running.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from generations.management.children import Child, stop_all
 
-STOP_GRACE_SECONDS = 10
+# Ctrl-C or SIGTERM stops everything within 10 s: the children get this long to stop on
+# their own (the cluster's tracker winds down in about 3, see generations.lifecycle.shutdown),
+# then whatever still runs is killed, which is immediate, and recovered at the next start.
+STOP_GRACE_SECONDS = 8
 
 
 class Command(BaseCommand):

@@ -2,6 +2,7 @@
 
 from django import template
 
+from generations.queries import access
 from generations.web import cards, filters, jinja, paths
 
 register = template.Library()
@@ -10,11 +11,18 @@ register.filter("elapsed", filters.elapsed)
 register.filter("duration", filters.duration)
 register.filter("aspect", filters.aspect)
 register.filter("ordinal", filters.ordinal)
+register.filter("prompt", filters.prompt)
 
 
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True, name="may_manage")
+def may_manage_tag(context, job_set) -> bool:
+    """``{% may_manage job_set as may_cancel %}``: the rule in queries.access, as the cards use it."""
+    return access.may_manage(context["user"], job_set, context.get("current_membership"))
 
 
 @register.simple_tag

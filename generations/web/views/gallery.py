@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -17,21 +17,27 @@ from generations.models import JobSet
 from generations.queries import access, teams
 from generations.queries import gallery as browse
 from generations.queries import spend as money
-from generations.web import cards, jinja
+from generations.web import cards, jinja, parsing, query_forms
 from generations.web.forms import GenerateForm, initial_from
 from generations.web.htmx import spend_changed
 from soulwire import params
+
+# Said after "This would go over …": what the person can do about it.
+OVER_BUDGET_WHAT_TO_DO = (
+    "Choose fewer images or the lower quality, or ask a team manager to raise the budget."
+)
 
 
 def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
     membership = teams.current_membership(request.user)
     team = membership.team if membership else None
-    filters = browse.parse(request.user, team, request.GET)
+    filters, filter_form = query_forms.gallery_filters(team, request.GET)
     job_sets = browse.page(request.user, filters, before=before)
     # The cards look up their own stars and queue places (generations.web.cards).
     return dict(
         job_sets=job_sets,
         filters=filters,
+        filter_form=filter_form,
         query=filters.query_string(),
         membership=membership,
         members=teams.member_names(team) if team else [],
@@ -52,11 +58,16 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     before = request.GET.get("before")
-    context = _gallery_context(request, int(before) if before and before.isdigit() else None)
+    # The cursor is written by the page itself ("Show older"): a bad one is a broken link, a 400.
+    context = _gallery_context(request, parsing.required_id(before) if before else None)
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
     context["form"] = _form(request, styles=context["styles"])
     context.update(_price_context(request, {}))
+    # A bulk action's error about the collection is drawn beside the collection picker.
+    context["bulk_error"] = next(
+        (str(m) for m in messages.get_messages(request) if "bulk-collection" in m.extra_tags), None
+    )
     return render(request, "generations/gallery.html", context)
 
 
@@ -96,7 +107,8 @@ def generate(request: HttpRequest) -> HttpResponse:
         else:
             job_set = jobsets.create(request.user, team, soul_request)
     except jobsets.BudgetExceeded as exc:
-        form.add_error(None, str(exc))
+        # About the whole request, so above the form; it says what to do.
+        form.add_error(None, f"{exc} {OVER_BUDGET_WHAT_TO_DO}")
         return _refused(request, form)
     if not request.htmx:
         messages.success(request, "Sent to the queue.")
@@ -162,26 +174,36 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "It had already been sent, so it can no longer be canceled.")
     if request.htmx:
         return _card_response(request, job_set)
-    back = request.POST.get("next", "")
-    safe = back and url_has_allowed_host_and_scheme(back, {request.get_host()})
-    return redirect(back if safe else "gallery")
+    return redirect(parsing.next_url(request, request.POST.get("next"), default=reverse("gallery")))
 
 
 @require_POST
 def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     original = _visible_job_set(request, pk)
+    if jobsets.is_sent_again_as_itself(original):
+        # Unconfirmed: the same job set goes out again with its own key, never as a new one.
+        return _send_again(request, pk)
     if teams.current_team(request.user) is None:
         raise Http404("You are not in a team.")
     try:
         job_set = jobsets.submit_again(original, request.user, teams.current_team(request.user))
     except jobsets.BudgetExceeded as exc:
-        messages.error(request, str(exc))
+        messages.error(request, f"{exc} {OVER_BUDGET_WHAT_TO_DO}")
         if request.htmx:
             return HttpResponseClientRefresh()
         return redirect("gallery")
     if not request.htmx:
         return redirect("gallery")
     return spend_changed(render(request, "generations/gallery.html#new-card", {"new_job_sets": [job_set]}))
+
+
+def _send_again(request: HttpRequest, pk: int) -> HttpResponse:
+    job_set = _managed_job_set(request, pk)
+    if not jobsets.send_again(job_set, request.user.get_username()):
+        messages.error(request, "Someone has dealt with it already; nothing was sent.")
+    if request.htmx:
+        return _card_response(request, job_set)
+    return redirect("gallery")
 
 
 @require_POST
@@ -210,9 +232,7 @@ def price(request: HttpRequest) -> HttpResponse:
 
 def _price_context(request: HttpRequest, data) -> dict:
     quality = data.get("quality") if data.get("quality") in params.QUALITIES else params.DEFAULT_QUALITY
-    batch = data.get("batch_size", "")
-    batch_size = (
-        int(batch) if batch.isdigit() and int(batch) in params.BATCH_SIZES else params.DEFAULT_BATCH_SIZE
-    )
+    batch = parsing.id_from(data.get("batch_size"))
+    batch_size = batch if batch in params.BATCH_SIZES else params.DEFAULT_BATCH_SIZE
     check = money.price_check(request.user, teams.current_team(request.user), quality, batch_size)
     return {"cost": check.cost, "budget": check.budget, "over": check.over}

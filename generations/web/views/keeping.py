@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from generations.actions import hiding, keeping
@@ -14,9 +15,10 @@ from generations.models import Collection, JobSet
 from generations.queries import access, teams
 from generations.queries import gallery as browse
 from generations.queries import queue as local_queue
-from generations.web import cards, exports
+from generations.web import cards, exports, parsing, query_forms
 
 MAX_ZIP_IMAGES = 500
+BESIDE_COLLECTION = "beside-field bulk-collection"
 
 
 def _jobs(request: HttpRequest):
@@ -30,12 +32,11 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
     starred = keeping.toggle_star(request.user, job)
     if request.htmx:
         return HttpResponse(cards.render_star(request, job, {job.pk} if starred else set()))
-    return redirect(request.META.get("HTTP_REFERER") or "gallery")
+    return redirect(parsing.next_url(request, request.META.get("HTTP_REFERER"), default=reverse("gallery")))
 
 
 def _back(request: HttpRequest) -> str:
-    target = request.POST.get("next") or "/"
-    return target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/"
+    return parsing.next_url(request, request.POST.get("next"))
 
 
 def _chosen(request: HttpRequest):
@@ -43,10 +44,13 @@ def _chosen(request: HttpRequest):
     membership = teams.current_membership(request.user)
     team = membership.team if membership else None
     if request.POST.get("all_matching") == "1":
-        filters = browse.parse(request.user, team, QueryDict(request.POST.get("filters", "")))
+        filters, form = query_forms.gallery_filters(team, QueryDict(request.POST.get("filters", "")))
+        if form.errors:
+            # The page writes this field from filters it parsed: acting on fewer filters than
+            # were shown would touch images nobody chose.
+            raise BadRequest("The filters of this view did not parse.")
         return browse.matching_jobs(request.user, filters).select_related("job_set")
-    ids = [int(value) for value in request.POST.getlist("job") if value.isdigit()]
-    return _jobs(request).filter(pk__in=ids)
+    return _jobs(request).filter(pk__in=parsing.ids_from(request.POST.getlist("job")))
 
 
 @require_POST
@@ -92,13 +96,17 @@ def undo_hide(request: HttpRequest) -> HttpResponse:
 
 def _collection_for(request: HttpRequest) -> Collection | None:
     team = teams.current_team(request.user)
+    if team is None:  # collections belong to a team (docs/PERMISSIONS.md)
+        messages.error(request, "You are not in a team yet: ask a manager to add you.")
+        return None
     name = request.POST.get("new_collection", "").strip()
     if name:
         return keeping.collection_named(team, request.user, name, shared=request.POST.get("shared") == "1")
-    chosen = request.POST.get("collection", "")
-    collection = browse.visible_collection(request.user, team, int(chosen)) if chosen.isdigit() else None
+    chosen = parsing.id_from(request.POST.get("collection"))
+    collection = browse.visible_collection(request.user, team, chosen) if chosen else None
     if collection is None:
-        messages.error(request, "Choose a collection, or name a new one.")
+        # Drawn beside the collection picker of the bulk bar (templates/generations/gallery.html).
+        messages.error(request, "Choose a collection, or name a new one.", extra_tags=BESIDE_COLLECTION)
     return collection
 
 
@@ -144,7 +152,7 @@ def lightbox(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
-    ids = [int(value) for value in request.GET.getlist("job") if value.isdigit()][:2]
+    ids = parsing.ids_from(request.GET.getlist("job"), limit=2)
     jobs = list(_jobs(request).select_related("job_set__style", "job_set__character").filter(pk__in=ids))
     if len(jobs) != 2:
         raise Http404("Choose two images to compare.")

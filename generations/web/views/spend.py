@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from generations.queries import spend, spend_report, teams
+from generations.queries import access, spend, spend_report, teams
+from generations.web import query_forms, safe_csv
 
 SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
 
@@ -21,10 +21,11 @@ def _scope(request: HttpRequest):
     Returned as filters that pick them from job sets and from the daily roll-up alike.
     """
     membership = teams.current_membership(request.user)
-    wanted = request.GET.get("scope", "team" if membership and membership.is_manager else "mine")
-    if wanted == "all" and request.user.is_staff:
+    allowed = access.spend_scopes(request.user, membership)
+    wanted = request.GET.get("scope", access.TEAM if access.TEAM in allowed else access.MINE)
+    if wanted == access.ALL and wanted in allowed:
         return "all", {}, membership
-    if wanted == "team" and teams.managed_team(request.user):
+    if wanted == access.TEAM and wanted in allowed:
         return "team", {"team": membership.team}, membership
     team = membership.team if membership else None
     return "mine", {"user": request.user, "team": team}, membership
@@ -33,7 +34,8 @@ def _scope(request: HttpRequest):
 @require_GET
 def spend_page(request: HttpRequest) -> HttpResponse:
     scope, filters, membership = _scope(request)
-    period, problem = spend_report.period_from(request.GET)
+    period_form = query_forms.SpendPeriodForm(request.GET)
+    period = period_form.period()
     report = spend_report.build(filters, period, by_team=scope == "all")
     listed = spend_report.job_sets(filters, period).order_by("-created_at", "-id")
     paginator = Paginator(listed, 50)
@@ -45,13 +47,11 @@ def spend_page(request: HttpRequest) -> HttpResponse:
         "scopes": {
             key: label
             for key, label in SCOPES.items()
-            if key == "mine"
-            or (key == "team" and membership and membership.is_manager)
-            or (key == "all" and request.user.is_staff)
+            if key in access.spend_scopes(request.user, membership)
         },
         "report": report,
         "chart": spend_report.chart(report.daily),
-        "problem": problem,
+        "period_form": period_form,
         "page": page,
         "query": f"scope={scope}&{period.query_string()}",
         "days": request.GET.get("days", "" if request.GET.get("from") else "30"),
@@ -67,12 +67,16 @@ def spend_page(request: HttpRequest) -> HttpResponse:
 def spend_csv(request: HttpRequest) -> HttpResponse:
     """The job sets behind the page's numbers; the "counted" column adds up to the page's total."""
     scope, filters, _ = _scope(request)
-    period, _ = spend_report.period_from(request.GET)
+    period_form = query_forms.SpendPeriodForm(request.GET)
+    period = period_form.period()
+    if period_form.errors:
+        # The page links here with the period it showed, so bad dates are a broken link.
+        raise BadRequest("The period did not parse.")
     rows = spend_report.job_sets(filters, period).order_by("created_at", "id")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"soulsite-spend-{scope}-{period.first}-{period.last}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
+    writer = safe_csv.writer(response)  # a prompt never runs as a formula in a spreadsheet
     writer.writerow(
         [
             "created",

@@ -2,40 +2,72 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from generations.actions import budgets as budget_actions
 from generations.actions import teams as team_actions
 from generations.models import Membership, Team
-from generations.queries import spend, teams
+from generations.queries import access, spend, teams
+from generations.web import parsing
 
 
 class AddMemberForm(forms.Form):
     who = forms.CharField(
         label="Username or email",
+        max_length=team_actions.ADDRESS_MAX_LENGTH,
+        error_messages={
+            "required": "Enter a username, or the email address of someone new.",
+            "max_length": f"An email address has at most {team_actions.ADDRESS_MAX_LENGTH} characters.",
+        },
         help_text="An existing username adds that person. A new email address creates an account and "
         "sends an invitation to choose a password.",
     )
-    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+    role = forms.ChoiceField(
+        choices=Membership.Role.choices,
+        initial=Membership.Role.MEMBER,
+        error_messages={"invalid_choice": "Pick member or manager.", "required": "Pick member or manager."},
+    )
 
     def clean_who(self) -> str:
         who = self.cleaned_data["who"].strip()
-        if "@" in who:
-            forms.EmailField().clean(who)
-        elif teams.person_named(who) is None:
-            raise forms.ValidationError("No one has that username. To invite someone new, enter their email.")
+        try:
+            if "@" in who:
+                team_actions.check_address(who)
+            elif teams.person_named(who) is None:
+                raise team_actions.InvitationRefused("who", team_actions.NO_SUCH_USERNAME)
+        except team_actions.InvitationRefused as exc:
+            raise forms.ValidationError(str(exc)) from None
         return who
 
 
+class BudgetsForm(forms.Form):
+    """The team's monthly limit and each member's; empty means no limit."""
+
+    def __init__(self, data, team: Team, members: list[Membership], budgets: dict):
+        super().__init__(data, auto_id="%s")  # ids as before: team_budget, budget_<user id>
+        self.fields["team_budget"] = self._field("Whole team", budgets.get(None))
+        for member in members:
+            name = f"budget_{member.user_id}"
+            self.fields[name] = self._field(member.user.get_username(), budgets.get(member.user_id))
+        self.users = {"team_budget": None} | {f"budget_{m.user_id}": m.user_id for m in members}
+
+    @staticmethod
+    def _field(label: str, limit) -> parsing.MoneyField:
+        field = parsing.MoneyField(required=False, label=label, initial=limit)
+        field.widget.attrs["placeholder"] = "no limit"
+        return field
+
+    def limits(self) -> dict:
+        """The limits sent, by user id (None: the team's); a field not sent is left as it is."""
+        return {self.users[name]: self.cleaned_data[name] for name in self.fields if name in self.data}
+
+
 def _managed_team(request: HttpRequest) -> Team:
-    team = teams.managed_team(request.user)
+    team = access.managed_team(request.user)
     if team is None:
         raise Http404("Only a team's managers may change it.")
     return team
@@ -50,22 +82,35 @@ def _membership(request: HttpRequest, pk: int) -> tuple[Team, Membership]:
     return team, membership
 
 
-@require_GET
-def team(request: HttpRequest) -> HttpResponse:
+def _page(request: HttpRequest, status: int = 200, **shown) -> HttpResponse:
+    """The team page; ``shown`` replaces its forms (with their errors) or adds errors beside a row."""
     membership = teams.current_membership(request.user)
     if membership is None:
-        return render(request, "generations/team.html", {"membership": None})
-    members = teams.members_of(membership.team)
+        return render(request, "generations/team.html", {"membership": None}, status=status)
+    team = membership.team
+    members = teams.members_of(team)
+    may_run_team = access.may_run_team(request.user, membership.team_id, membership)
+    budgets = spend.team_budgets(team)
     context = {
         "membership": membership,
-        "team": membership.team,
+        "may_run_team": may_run_team,
+        "team": team,
         "members": members,
-        "spend": spend.member_spend(membership.team) if membership.is_manager else {},
-        "budgets": spend.team_budgets(membership.team),
+        "spend": spend.member_spend(team) if may_run_team else {},
+        "budgets": budgets,
         "form": AddMemberForm(),
+        "budget_form": BudgetsForm(None, team, members, budgets),
         "roles": Membership.Role.choices,
+        "role_errors": {},
+        "remove_errors": {},
+        **shown,
     }
-    return render(request, "generations/team.html", context)
+    return render(request, "generations/team.html", context, status=status)
+
+
+@require_GET
+def team(request: HttpRequest) -> HttpResponse:
+    return _page(request)
 
 
 @require_POST
@@ -73,18 +118,13 @@ def add_member(request: HttpRequest) -> HttpResponse:
     team = _managed_team(request)
     form = AddMemberForm(request.POST)
     if not form.is_valid():
-        membership = teams.current_membership(request.user)
-        context = {
-            "membership": membership,
-            "team": team,
-            "members": teams.members_of(team),
-            "form": form,
-            "spend": spend.member_spend(team),
-            "roles": Membership.Role.choices,
-        }
-        return render(request, "generations/team.html", context, status=422)
+        return _page(request, 422, form=form)
     who, role = form.cleaned_data["who"], form.cleaned_data["role"]
-    user, invited = team_actions.add_or_invite(team, who, role, request)
+    try:
+        user, invited = team_actions.add_or_invite(team, who, role, request)
+    except team_actions.InvitationRefused as exc:
+        form.add_error(exc.field, str(exc))
+        return _page(request, 422, form=form)
     if invited:
         messages.success(request, f"Invited {who}: they will get an email to choose a password.")
     messages.success(
@@ -96,16 +136,16 @@ def add_member(request: HttpRequest) -> HttpResponse:
 @require_POST
 def change_role(request: HttpRequest, pk: int) -> HttpResponse:
     _, membership = _membership(request, pk)
+    role = request.POST.get("role")
     try:
-        team_actions.change_role(membership, request.POST.get("role"), by=request.user)
+        team_actions.change_role(membership, role, by=request.user)
     except ValueError:
-        messages.error(request, "Unknown role.")
+        return _page(request, 422, role_errors={membership.pk: "Pick member or manager."})
     except team_actions.OnlyManager as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"{membership.user.get_username()} is now a {membership.get_role_display().lower()}."
-        )
+        return _page(request, 422, role_errors={membership.pk: str(exc)})
+    messages.success(
+        request, f"{membership.user.get_username()} is now a {membership.get_role_display().lower()}."
+    )
     return redirect("team")
 
 
@@ -115,50 +155,26 @@ def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         team_actions.remove_member(membership, by=request.user)
     except team_actions.OnlyManager as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Removed {membership.user.get_username()} from {team}. Their work stays.")
+        return _page(request, 422, remove_errors={membership.pk: str(exc)})
+    messages.success(request, f"Removed {membership.user.get_username()} from {team}. Their work stays.")
     return redirect("team")
 
 
 @require_POST
 def switch_team(request: HttpRequest) -> HttpResponse:
-    team_id = request.POST.get("team", "")
-    if not team_id.isdigit() or not team_actions.switch(request.user, int(team_id)):
+    team_id = parsing.id_from(request.POST.get("team"))
+    if team_id is None or not team_actions.switch(request.user, team_id):
         raise Http404("You are not in that team.")
-    next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = "/"
-    return redirect(next_url)
+    return redirect(parsing.next_url(request, request.POST.get("next")))
 
 
 @require_POST
 def set_budgets(request: HttpRequest) -> HttpResponse:
-    """Save the team's monthly limit and each member's (empty: no limit)."""
+    """Save the team's monthly limit and each member's (empty: no limit); all of them or none."""
     team = _managed_team(request)
-    wanted: dict[int | None, Decimal | None] = {}
-    problems = []
-    fields = {None: "team_budget"} | {m.user_id: f"budget_{m.user_id}" for m in teams.members_of(team)}
-    for user_id, field in fields.items():
-        if field not in request.POST:
-            continue
-        text = request.POST[field].strip().lstrip("$")
-        if not text:
-            wanted[user_id] = None
-            continue
-        try:
-            amount = Decimal(text).quantize(Decimal("0.01"))
-        except InvalidOperation:
-            problems.append(f"“{text}” is not an amount of dollars.")
-            continue
-        if amount < 0:
-            problems.append("A budget cannot be negative.")
-            continue
-        wanted[user_id] = amount
-    if problems:
-        for problem in problems:
-            messages.error(request, problem)
-        return redirect("team")
-    budget_actions.set_budgets(team, wanted)
+    form = BudgetsForm(request.POST, team, teams.members_of(team), spend.team_budgets(team))
+    if not form.is_valid():
+        return _page(request, 422, budget_form=form)
+    budget_actions.set_budgets(team, form.limits())
     messages.success(request, "Budgets saved.")
     return redirect("team")
