@@ -111,6 +111,13 @@ class JobSet(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # The job set gave its in-flight slot back while still with the gateway: it ran past the stuck
+    # bound, or a person chose "stop waiting" (slot_freed_by). It is still polled, more slowly,
+    # and charged as usual when it finishes; it no longer counts against the in-flight limit.
+    slot_freed_at = models.DateTimeField(null=True, blank=True)
+    slot_freed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     send_attempts = models.PositiveIntegerField(default=0)
     polls = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0, help_text="Failed polls in a row.")
@@ -231,6 +238,8 @@ class Attempt(models.Model):
         DOWNLOAD = "download", "Download"
         WEBHOOK = "webhook", "Webhook received"
         ADMIN = "admin", "Admin action"
+        # Cancel, stop waiting, let go, clear mine: who did what to the job set, from the page.
+        QUEUE = "queue", "Queue action"
 
     job_set = models.ForeignKey(JobSet, on_delete=models.CASCADE, related_name="attempts")
     kind = models.CharField(max_length=10, choices=Kind.choices)

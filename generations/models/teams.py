@@ -11,6 +11,19 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The team's share of the site-wide in-flight limit (SOUL_MAX_IN_FLIGHT): at most this many
+    # of its job sets with the gateway at once. Empty: no share of its own, the whole limit.
+    max_in_flight = models.PositiveSmallIntegerField(
+        "share of the in-flight limit", null=True, blank=True, help_text="Empty: the whole site-wide limit."
+    )
+    # A manager paused the team's queue: its waiting job sets stay here until resumed.
+    queue_paused_at = models.DateTimeField(null=True, blank=True)
+    queue_paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Who changed the share or paused and resumed the queue, and when (django-simple-history).
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["name"]
 
