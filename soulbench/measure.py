@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from generations.models import Job, JobSet
-from soulbench import live, machine, seed, web
+from soulbench import live, machine, picknext, seed, web
 
 SEED = 20261124
 
@@ -38,6 +38,11 @@ def measure(options: dict, out: Path) -> None:
 
     say("migrating")
     call_command("migrate", verbosity=0, interactive=False)
+    say("timing pick-next at 10 and 10,000 waiting job sets from 50 people")
+    results["pick_next"] = picknext.measure(random.Random(SEED))
+    save()
+    if options.get("only") == "pick-next":
+        return
     user, team = seed.bench_person()
     rng = random.Random(SEED)
     small, large = options["sizes"]

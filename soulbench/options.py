@@ -7,7 +7,15 @@ import argparse
 from django.conf import settings
 
 # The options the parent passes on to each measuring child, as they are.
-PASSED_TO_CHILD = ("repetitions", "lag_job_sets", "lag_spread", "idle_seconds", "drain", "drain_budget")
+PASSED_TO_CHILD = (
+    "repetitions",
+    "lag_job_sets",
+    "lag_spread",
+    "idle_seconds",
+    "drain",
+    "drain_budget",
+    "only",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
         "--output",
         default=str(settings.BASE_DIR / "docs" / "BENCHMARKS.md"),
         help="Where to write the report; '' to only print it.",
+    )
+    parser.add_argument(
+        "--only",
+        default="all",
+        choices=["all", "pick-next"],
+        help="Measure only this part ('pick-next': the time to choose the next job set to send).",
     )
     parser.add_argument(
         "--keep-databases", action="store_true", help="Leave the throw-away databases, for a look."

@@ -131,8 +131,26 @@ def rows(sizes: list[int]) -> list[Row]:
         # for the cluster's unit) counts it; summed RSS counts Django's shared pages per process.
         return text, memory["cluster_pss_mb"] < 250
 
+    def pick_next(size: str, flat_with: str | None = None):
+        def value(results):
+            run = _get(results, "pick_next", size)
+            if run is None:
+                return NOT_RUN, None
+            text = f"{run['p50_ms']:.1f} / {run['p95_ms']:.1f} ms, {run['queries']} queries"
+            if flat_with is None:
+                return text, None
+            other = _get(results, "pick_next", flat_with)
+            # Flat: the larger line costs no more queries, and at most twice the time (and 10 ms).
+            met = other is not None and run["queries"] <= other["queries"]
+            met = met and run["p50_ms"] <= max(2 * other["p50_ms"], other["p50_ms"] + 10)
+            return text, met
+
+        return value
+
     return [
         Row("Seeding", "", seeding),
+        Row("Pick-next, 10 waiting from 50 people (p50 / p95)", "", pick_next("10")),
+        Row("Pick-next, 10,000 waiting from 50 people", "flat", pick_next("10000", flat_with="10")),
         page_row(f"Gallery first page, {small} job sets (p50 / p95)", "gallery_small", 30),
         page_row(f"Gallery first page, {large} job sets", "gallery_large", 30, constant_with="gallery_small"),
         page_row(f"Older cards (htmx), {small} job sets", "older_small", None),

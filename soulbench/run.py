@@ -66,7 +66,9 @@ def run(chosen: dict) -> None:
     missed = report.missed(collected, chosen["sizes"])
     if missed:
         show("Targets missed:\n" + "\n".join(f"  - {line}" for line in missed) + "\n")
-    if chosen["output"]:
+    if chosen["output"] and chosen["only"] != "all":
+        show(f"Measured only {chosen['only']}: {chosen['output']} is left as it was.")
+    elif chosen["output"]:
         page = document.page(header, cells, missed, collected, chosen, minutes)
         Path(chosen["output"]).write_text(page)
         show(f"Wrote {chosen['output']} ({minutes:.1f} min).")

@@ -254,6 +254,9 @@ SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
 # by then the gateway has finished or refused it (docs/DECISIONS.md, "Unconfirmed").
 SOUL_UNCONFIRMED_HOLD = envint("SOUL_UNCONFIRMED_HOLD", 10 * 60)  # seconds
 SOUL_POLL_GIVE_UP = envint("SOUL_POLL_GIVE_UP", 2 * 60 * 60)  # seconds
+# A job set in flight longer than max(this, 4 x the recent 90th percentile of its kind) gives
+# its slot back so the line moves; it is still polled, more slowly (docs/DECISIONS.md, "A fair queue").
+SOUL_STUCK_MIN_SECONDS = envfloat("SOUL_STUCK_MIN_SECONDS", 3 * 60.0)
 SOUL_POLL_CONCURRENCY = envint("SOUL_POLL_CONCURRENCY", 4)
 # Seconds between polls of a job set while Soul is usually finishing one like it. A finished
 # image waits up to this long for the poll that finds it, so this trades lag against requests

@@ -41,6 +41,7 @@ from generations.models import (
     ReferenceUpload,
 )
 from generations.upstream import references
+from tests import permission_cases_queue
 from tests.factories import make_finished, make_job_set, png
 
 pytestmark = pytest.mark.django_db
@@ -226,6 +227,10 @@ def _status(job_set: JobSet) -> str:
 
 case("Cancel a waiting job set you asked for")(lambda w, role: _cancel(w, owner(w, role)))
 case("Cancel a teammate's waiting job set")(lambda w, role: _cancel(w, w.tess))
+
+
+# The queue's controls (issue 21): tests/permission_cases_queue.py, to keep this file short.
+permission_cases_queue.register(case, post, owner, _status)
 
 
 def _retry_download(w: World, by) -> Call:

@@ -230,3 +230,46 @@ def test_two_clusters_and_three_web_workers_share_the_work_without_doing_anythin
     assert 2 <= len(fired) <= int(elapsed // 60) + 1, (elapsed, fired)
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(fired, fired[1:], strict=False)]
     assert all(gap >= 20 for gap in gaps), fired
+
+
+def test_two_clusters_keep_the_cap_and_the_fair_order_over_a_backlog_from_several_people(
+    alice, django_user_model, team_a, start_cluster, faults, sandbox_stats
+):
+    from generations.actions import teams
+    from tests.factories import make_job_set
+
+    cap = 2
+    faults(queue_seconds=0.2, complete_seconds="1-2", max_in_flight=cap, slow_rate=1.0, slow_seconds=0.2)
+    carol = django_user_model.objects.create_user("carol", password="carol-password-1")
+    dave = django_user_model.objects.create_user("dave", password="dave-password-1")
+    for teammate in (carol, dave):
+        teams.add_member(team_a, teammate)
+    # Alice asked for twelve first; her teammates asked for three each after her.
+    backlog = [make_job_set(alice, prompt=f"alice {n}") for n in range(12)]
+    backlog += [
+        make_job_set(person, prompt=f"{person.username} {n}") for person in (carol, dave) for n in range(3)
+    ]
+
+    clusters = [start_cluster(SOUL_MAX_IN_FLIGHT=str(cap)), start_cluster(SOUL_MAX_IN_FLIGHT=str(cap))]
+    wait_until(
+        lambda: JobSet.objects.exclude(status__in=JobSet.TERMINAL).count() == 0,
+        timeout=120,
+        interval=0.5,
+        message="the whole backlog to finish",
+    )
+
+    stats = sandbox_stats()
+    # Both clusters took work from the one Redis queue.
+    assert all("Processed '" in cluster.log_path.read_text(errors="replace") for cluster in clusters)
+    job_sets = list(JobSet.objects.select_related("user").order_by("sent_at", "id"))
+    assert all(job_set.status == JobSet.Status.COMPLETED for job_set in job_sets)
+    # No job set sent twice, never more than the cap in flight, never refused for concurrency.
+    assert set(stats["by_idempotency_key"].values()) == {1} and len(stats["by_idempotency_key"]) == 18
+    assert stats["max_in_flight_seen"] <= cap
+    assert stats["faults"]["concurrency"] == 0
+    # Teammates interleaved: first in, first out would send all twelve of alice's first. The fair line
+    # sends a teammate's second, and all six of theirs within the first dozen (alternating with
+    # alice's: with a limit of two, the older one goes when counts tie, so carol's go, then dave's).
+    senders = [job_set.user.username for job_set in job_sets]
+    assert senders[:2] == ["alice", "carol"], senders
+    assert senders[:13].count("carol") == 3 and senders[:13].count("dave") == 3, senders

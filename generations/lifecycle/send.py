@@ -10,17 +10,29 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from generations.lifecycle import attempts, backoff, claims, finish, leases, policy, reports, shutdown, timing
-from generations.models import Attempt, JobSet
+from generations.lifecycle import (
+    attempts,
+    backoff,
+    claims,
+    finish,
+    leases,
+    policy,
+    queueing,
+    reports,
+    shutdown,
+    timing,
+)
+from generations.models import Attempt, JobSet, Team
 from generations.upstream import client as soul
 from generations.upstream import gateway, references
 
@@ -66,10 +78,73 @@ def holding_a_slot(now: datetime) -> Q:
     )
 
 
-def in_flight_count(now: datetime | None = None) -> int:
-    """Job sets counted against the in-flight cap: sent and not finished, or sent with no answer lately."""
+def in_flight(now: datetime | None = None) -> QuerySet:
+    """Job sets counted against the in-flight cap: sent and not finished, or sent with no answer lately.
+
+    The one definition, for the cap, a person's and a team's counts alike. A job set that gave
+    its slot back (stuck, or a person stopped waiting for it) no longer counts, though the
+    gateway may still be working on it: the limit is soulsite's, to keep the line moving.
+    """
     now = now or timezone.now()
-    return JobSet.objects.filter(Q(status__in=JobSet.IN_FLIGHT) | holding_a_slot(now)).count()
+    return JobSet.objects.filter(Q(status__in=JobSet.IN_FLIGHT) | holding_a_slot(now)).filter(
+        slot_freed_at__isnull=True
+    )
+
+
+def in_flight_count(now: datetime | None = None) -> int:
+    return in_flight(now).count()
+
+
+def in_flight_counts(now: datetime) -> tuple[dict[int, int], dict[int | None, int], int]:
+    """In flight per person, per team, and in all (one grouped query)."""
+    by_user: Counter = Counter()
+    by_team: Counter = Counter()
+    rows = in_flight(now).values_list("user_id", "team_id").annotate(n=Count("id")).order_by()
+    for user_id, team_id, n in rows:
+        by_user[user_id] += n
+        by_team[team_id] += n
+    return dict(by_user), dict(by_team), sum(by_user.values())
+
+
+def waiting_heads(now: datetime, paused: set[int]) -> list[queueing.Waiting]:
+    """The oldest due waiting job set of each person in each team: all ``pick_next`` needs.
+
+    Only a person's oldest can go next, so the line is read as one row per person and team
+    (one grouped query over the waiting, on the status index), not one per job set. The id
+    carried is the group's lowest, for ties only: ``oldest_id`` finds the chosen one's own.
+    """
+    due = JobSet.objects.filter(status=Status.WAITING, due_at__lte=now).exclude(team_id__in=paused)
+    heads = due.values_list("user_id", "team_id").annotate(oldest=Min("created_at"), low=Min("id")).order_by()
+    return [queueing.Waiting(low, user_id, team_id, oldest) for user_id, team_id, oldest, low in heads]
+
+
+def oldest_id(now: datetime, head: queueing.Waiting) -> int | None:
+    """The id of the chosen head: its person's waiting job set of that age.
+
+    Asked by person and age alone, so that the database takes the person-and-age index (a
+    row or two) rather than the status one (every waiting row); the rest is checked here.
+    """
+    rows = JobSet.objects.filter(user_id=head.user_id, created_at=head.created_at).values_list(
+        "pk", "team_id", "status", "due_at"
+    )
+    found = [
+        pk
+        for pk, team_id, status, due_at in rows
+        if team_id == head.team_id and status == Status.WAITING and due_at is not None and due_at <= now
+    ]
+    return min(found, default=None)
+
+
+def team_rules() -> tuple[dict[int, int], set[int]]:
+    """Each team's share of the limit (where set), and the teams whose queue is paused."""
+    rows = Team.objects.filter(Q(max_in_flight__isnull=False) | Q(queue_paused_at__isnull=False))
+    shares, paused = {}, set()
+    for pk, share, paused_at in rows.values_list("id", "max_in_flight", "queue_paused_at"):
+        if share is not None:
+            shares[pk] = share
+        if paused_at is not None:
+            paused.add(pk)
+    return shares, paused
 
 
 def send_waiting(worker: str, limit: int = SEND_BATCH, until: float | None = None) -> int:
@@ -91,7 +166,7 @@ def send_waiting(worker: str, limit: int = SEND_BATCH, until: float | None = Non
 
 
 def claim_next(worker: str) -> JobSet | None:
-    """The oldest waiting job set that is due, claimed for sending, if the cap leaves a slot."""
+    """The next waiting job set by the fair-share rule (``queueing.pick_next``), claimed for sending."""
     if gateway.is_paused():
         return None
     now = timezone.now()
@@ -100,17 +175,16 @@ def claim_next(worker: str) -> JobSet | None:
         # One sender at a time decides who takes a slot: a row lock on
         # PostgreSQL; on SQLite the IMMEDIATE transaction already serialises.
         leases.lock_row(SEND_SLOTS)
-        if in_flight_count(now) >= cap:
+        by_user, by_team, total = in_flight_counts(now)
+        if total >= cap:
             return None
-        pk = (
-            JobSet.objects.filter(status=Status.WAITING, due_at__lte=now)
-            .order_by("created_at", "id")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if pk is None:
+        shares, paused = team_rules()
+        chosen = queueing.pick_next(waiting_heads(now, paused), by_user, by_team, total, cap, shares, paused)
+        if chosen is None:
             return None
-        claims.claim_to_send(pk, worker, now)
+        pk = oldest_id(now, chosen)
+        if pk is None or not claims.claim_to_send(pk, worker, now):
+            return None
     return JobSet.objects.get(pk=pk)
 
 

@@ -22,6 +22,9 @@ from generations.models import Attempt, JobSet
 HISTORY_SIZE = 40
 MIN_HISTORY = 5
 TYPICAL_TTL = 30.0
+# A job set that gave its slot back (stuck, or nobody waits for it) is polled no more often than
+# this: it may still finish and is charged if it does, but nobody is watching the seconds.
+FREED_POLL_GAP = 30.0
 
 _durations_cache: dict[tuple[str, int], tuple[float, Durations | None]] = {}
 _durations_lock = threading.Lock()
@@ -81,7 +84,7 @@ def next_poll_delay(job_set: JobSet, now) -> float:
     """Seconds until the next poll of a job set still in flight (see ``policy.poll_delay``)."""
     elapsed = (now - (job_set.sent_at or job_set.created_at)).total_seconds()
     usual = durations(job_set.quality, job_set.batch_size)
-    return policy.poll_delay(
+    delay = policy.poll_delay(
         elapsed,
         usual,
         gap=settings.SOUL_POLL_GAP,
@@ -89,3 +92,4 @@ def next_poll_delay(job_set: JobSet, now) -> float:
         # Asked only when it matters, as before: with history, and for a job set that has a webhook.
         called_back=bool(usual is not None and job_set.webhook_token and callbacks_arrive()),
     )
+    return max(delay, FREED_POLL_GAP) if job_set.slot_freed_at else delay

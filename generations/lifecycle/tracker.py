@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django_q.tasks import async_task
 
-from generations.lifecycle import claims, leases, poll, send, shutdown
+from generations.lifecycle import claims, leases, poll, send, shutdown, stuck
 from generations.upstream import gateway
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ def run(max_seconds: float = LOOP_SECONDS, patient: bool = False) -> str:
                 claims.renew(holder, list(running))
                 claims.expire_sends_of_the_dead()
                 send.recover_abandoned_sends()
+                # A slot given back here is filled by the send below, this very tick.
+                stuck.free_stuck_slots()
                 housekept = time.monotonic()
             if (sending is None or sending.done()) and time.monotonic() - send_started >= SEND_EVERY:
                 if sending is not None:

@@ -148,6 +148,11 @@ class JobSet(models.Model):
     def is_pending(self) -> bool:
         return self.status in self.PENDING
 
+    @property
+    def is_taking_long(self) -> bool:
+        """Still with the gateway, past the bound on stuck: it gave its slot back by itself."""
+        return self.slot_freed_at is not None and self.slot_freed_by_id is None and self.status in self.POLLED
+
     # What get_status_display() and get_charge_display() say, without rebuilding the choices
     # on every call: a card asks several times, and a page draws 24 cards.
     _STATUS_LABELS = dict(Status.choices)

@@ -40,6 +40,27 @@ def may_manage(user, job_set: JobSet, membership: Membership | None = None) -> b
     return may_run_team(user, job_set.team_id, membership)
 
 
+def may_stop_waiting(user, job_set: JobSet, membership: Membership | None = None) -> bool:
+    """Cancelling a waiting job set or giving back the slot of a sent one: as may_manage (its owner,
+    its team's managers, staff), so a person is never stuck behind their own mistake."""
+    return may_manage(user, job_set, membership)
+
+
+def may_let_go(user, job_set: JobSet, membership: Membership | None = None) -> bool:
+    """Letting go of anyone's job set in the team (cancel or stop waiting): its managers and staff."""
+    return user.is_authenticated and (user.is_staff or may_run_team(user, job_set.team_id, membership))
+
+
+def may_clear_mine(user, membership: Membership | None) -> bool:
+    """Cancelling all of one's own waiting job sets in the current team: anyone in a team."""
+    return user.is_authenticated and membership is not None
+
+
+def may_pause_queue(user, team_id: int | None, membership: Membership | None = None) -> bool:
+    """Pausing and resuming the team's queue: those who run the team (may_run_team)."""
+    return may_run_team(user, team_id, membership)
+
+
 def may_run_team(user, team_id: int | None, membership: Membership | None = None) -> bool:
     """Running a team: adding, inviting and removing people, changing roles, setting budgets,
     seeing each member's spend, removing anyone's character. Its managers, and staff who are in it.

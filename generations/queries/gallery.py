@@ -166,6 +166,8 @@ CARD_FIELDS = (
     "style__name",
     "status",
     "status_reason",
+    "slot_freed_at",  # a sent one given up: the card says so (issue 21)
+    "slot_freed_by_id",
     "price",
     "charge",
     "hidden",

@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from generations.models import Job, JobSet
 from generations.queries import gallery as browse
 from generations.queries import teams
-from generations.queries.queue import queue_positions
+from generations.queries.queue import places
 from generations.web import jinja
 
 
@@ -32,7 +32,7 @@ def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
     prefetch_related_objects(job_sets, browse.card_jobs())
     context = {
         "job_sets": job_sets,
-        "positions": queue_positions(job_sets),
+        "places": places(job_sets),
         "starred": browse.starred(request.user, [job for job_set in job_sets for job in job_set.card_jobs]),
         "user": request.user,
         "current_membership": teams.current_membership(request.user),

@@ -1,7 +1,7 @@
 from django.urls import path, re_path, register_converter
 
 from generations.web.parsing import ID_DIGITS, IdConverter
-from generations.web.views import characters, gallery, keeping, media, spend, teams, webhooks
+from generations.web.views import characters, gallery, keeping, media, queue, spend, teams, webhooks
 
 # <id:pk>: at most ID_DIGITS digits, so an id too large for the database is a 404 before any query.
 register_converter(IdConverter, "id")
@@ -14,6 +14,8 @@ urlpatterns = [
     path("job-sets/<id:pk>/card/", gallery.card, name="card"),
     path("job-sets/<id:pk>/reuse/", gallery.reuse, name="reuse"),
     path("job-sets/<id:pk>/cancel/", gallery.cancel, name="cancel"),
+    path("job-sets/<id:pk>/stop-waiting/", queue.stop_waiting, name="stop-waiting"),
+    path("job-sets/<id:pk>/let-go/", queue.let_go, name="let-go"),
     path("job-sets/<id:pk>/submit-again/", gallery.submit_again, name="submit-again"),
     path("job-sets/<id:pk>/retry-download/", gallery.retry_download, name="retry-download"),
     path("team/", teams.team, name="team"),
@@ -28,6 +30,9 @@ urlpatterns = [
     path("bulk/undo-hide/", keeping.undo_hide, name="undo-hide"),
     path("compare/", keeping.compare, name="compare"),
     path("queue/", keeping.queue, name="queue"),
+    path("queue/clear-mine/", queue.clear_mine, name="clear-mine"),
+    path("queue/pause/", queue.pause, name="pause-queue"),
+    path("queue/resume/", queue.resume, name="resume-queue"),
     path("characters/", characters.characters_page, name="characters"),
     path("characters/<id:pk>/delete/", characters.delete_character, name="delete-character"),
     path("characters/<id:pk>/thumbnail/", characters.thumbnail, name="character-thumbnail"),

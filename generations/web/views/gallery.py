@@ -13,9 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from generations.actions import jobsets
+from generations.actions import queue as queue_actions
 from generations.models import JobSet
 from generations.queries import access, teams
 from generations.queries import gallery as browse
+from generations.queries import queue as local_queue
 from generations.queries import spend as money
 from generations.web import cards, jinja, parsing, query_forms
 from generations.web.forms import GenerateForm, initial_from
@@ -138,7 +140,8 @@ def details(request: HttpRequest, pk: int) -> HttpResponse:
         .prefetch_related("jobs"),
         pk=pk,
     )
-    return render(request, "generations/details.html", {"job_set": job_set})
+    context = {"job_set": job_set, "people_actions": local_queue.people_actions(job_set)}
+    return render(request, "generations/details.html", context)
 
 
 @require_GET
@@ -170,9 +173,10 @@ def _card_response(request: HttpRequest, job_set: JobSet) -> HttpResponse:
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job_set = _managed_job_set(request, pk)
-    if not jobsets.cancel_waiting(job_set):
+    if not queue_actions.cancel(job_set, request.user):
         messages.error(request, "It had already been sent, so it can no longer be canceled.")
-    if request.htmx:
+    # A card's button swaps the card; the queue page's (boosted) form goes back to the page.
+    if request.htmx and not request.htmx.boosted:
         return _card_response(request, job_set)
     return redirect(parsing.next_url(request, request.POST.get("next"), default=reverse("gallery")))
 

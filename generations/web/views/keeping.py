@@ -176,13 +176,21 @@ def compare(request: HttpRequest) -> HttpResponse:
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     """What waits here (with place in line), what is in flight (with an estimate), what failed lately."""
-    line = local_queue.queue(request.user, teams.current_team(request.user))
+    membership = teams.current_membership(request.user)
+    team = membership.team if membership else None
+    line = local_queue.queue(request.user, team)
     context = {
+        "team": team,
+        "runs_team": team is not None and access.may_pause_queue(request.user, team.pk, membership),
+        "mine_waiting": sum(job_set.user_id == request.user.pk for job_set in line.waiting),
         "waiting": line.waiting,
-        "positions": line.positions,
+        "places": line.places,
         "flying": line.flying,
         "failed": line.failed,
         "pending": line.pending,
     }
-    template = "generations/queue.html#queue-body" if request.htmx else "generations/queue.html"
+    # The 3-second refresh asks for the list alone; a boosted button's answer is the whole page
+    # (with its message saying what was done).
+    partial = request.htmx and not request.htmx.boosted
+    template = "generations/queue.html#queue-body" if partial else "generations/queue.html"
     return render(request, template, context)
