@@ -1,7 +1,7 @@
-"""Pick-next: the time the sender takes to choose and claim the next job set, at 10 and at 10,000 waiting.
+"""Pick-next: the time the sender takes to choose and claim the next job set, at 10, 1,000 and 10,000 waiting.
 
 The fair line reads one row per person and team, not one per job set (see
-``generations.lifecycle.send.waiting_heads``), so a pick should take about as long
+``generations.lifecycle.line``), so a pick should take about as long
 with 10,000 waiting as with 10. Measured end to end on this database:
 ``send.claim_next`` with its lock, counts, line and conditional UPDATE. After each
 pick the chosen one is put back (untimed), so every pick sees the same line. Its
@@ -26,7 +26,7 @@ from generations.models import JobSet, Price, Team
 
 PEOPLE = 50
 TEAMS = 5
-SIZES = (10, 10_000)
+SIZES = (10, 1_000, 10_000)
 IN_FLIGHT = 3  # a few already with the gateway, of the first people, so counts are not all zero
 PICKS = 200
 

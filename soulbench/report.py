@@ -150,6 +150,7 @@ def rows(sizes: list[int]) -> list[Row]:
     return [
         Row("Seeding", "", seeding),
         Row("Pick-next, 10 waiting from 50 people (p50 / p95)", "", pick_next("10")),
+        Row("Pick-next, 1,000 waiting from 50 people", "", pick_next("1000")),
         Row("Pick-next, 10,000 waiting from 50 people", "flat", pick_next("10000", flat_with="10")),
         page_row(f"Gallery first page, {small} job sets (p50 / p95)", "gallery_small", 30),
         page_row(f"Gallery first page, {large} job sets", "gallery_large", 30, constant_with="gallery_small"),

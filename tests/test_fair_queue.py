@@ -307,3 +307,51 @@ def test_a_job_set_that_gave_its_slot_back_is_still_charged_when_it_finishes(
     assert teammate.status == Status.COMPLETED
     # The teammate's went while the slow one was still running.
     assert teammate.sent_at < slow.finished_at
+
+
+# --- The line's heads, read in index seeks --------------------------------------------------
+
+
+def _heads_by_hand(now, paused):
+    """The same answer the slow way: every waiting row, grouped in Python."""
+    oldest = {}
+    for row in JobSet.objects.filter(status=Status.WAITING).values_list(
+        "id", "user_id", "team_id", "created_at", "due_at"
+    ):
+        pk, user_id, team_id, created_at, due_at = row
+        if team_id in paused or due_at is None or due_at > now:
+            continue
+        key = (user_id, team_id)
+        if key not in oldest or (created_at, pk) < (oldest[key].created_at, oldest[key].id):
+            oldest[key] = Waiting(pk, user_id, team_id, created_at)
+    return sorted(oldest.values(), key=lambda item: item.id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(4))
+def test_the_heads_of_the_line_are_each_person_s_oldest_due_per_team(seed, django_user_model):
+    import random
+
+    from generations.lifecycle import line
+
+    rng = random.Random(seed)
+    teams = [Team.objects.create(name=f"line {seed} {n}") for n in range(3)]
+    people = [django_user_model.objects.create_user(f"line-{seed}-{n}") for n in range(6)]
+    now = timezone.now()
+    for n in range(120):
+        person = rng.choice(people)
+        job_set = make_job_set(person, prompt=f"line {n}")
+        status = rng.choice([Status.WAITING] * 4 + [Status.SUBMITTED, Status.COMPLETED])
+        JobSet.objects.filter(pk=job_set.pk).update(
+            status=status,
+            # Several teams per person, and some with none.
+            team=rng.choice([*teams, None]),
+            created_at=now - timedelta(seconds=rng.randrange(0, 50)),  # ties in age too
+            due_at=now + timedelta(seconds=rng.choice([-60, -1, 30])),
+        )
+    paused = {teams[0].pk} if seed % 2 else set()
+
+    got = sorted(line.heads(now, paused), key=lambda item: item.id)
+
+    assert got == _heads_by_hand(now, paused)
+    assert got, "the data should have some heads"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -26,6 +26,7 @@ from generations.lifecycle import (
     claims,
     finish,
     leases,
+    line,
     policy,
     queueing,
     reports,
@@ -106,35 +107,6 @@ def in_flight_counts(now: datetime) -> tuple[dict[int, int], dict[int | None, in
     return dict(by_user), dict(by_team), sum(by_user.values())
 
 
-def waiting_heads(now: datetime, paused: set[int]) -> list[queueing.Waiting]:
-    """The oldest due waiting job set of each person in each team: all ``pick_next`` needs.
-
-    Only a person's oldest can go next, so the line is read as one row per person and team
-    (one grouped query over the waiting, on the status index), not one per job set. The id
-    carried is the group's lowest, for ties only: ``oldest_id`` finds the chosen one's own.
-    """
-    due = JobSet.objects.filter(status=Status.WAITING, due_at__lte=now).exclude(team_id__in=paused)
-    heads = due.values_list("user_id", "team_id").annotate(oldest=Min("created_at"), low=Min("id")).order_by()
-    return [queueing.Waiting(low, user_id, team_id, oldest) for user_id, team_id, oldest, low in heads]
-
-
-def oldest_id(now: datetime, head: queueing.Waiting) -> int | None:
-    """The id of the chosen head: its person's waiting job set of that age.
-
-    Asked by person and age alone, so that the database takes the person-and-age index (a
-    row or two) rather than the status one (every waiting row); the rest is checked here.
-    """
-    rows = JobSet.objects.filter(user_id=head.user_id, created_at=head.created_at).values_list(
-        "pk", "team_id", "status", "due_at"
-    )
-    found = [
-        pk
-        for pk, team_id, status, due_at in rows
-        if team_id == head.team_id and status == Status.WAITING and due_at is not None and due_at <= now
-    ]
-    return min(found, default=None)
-
-
 def team_rules() -> tuple[dict[int, int], set[int]]:
     """Each team's share of the limit (where set), and the teams whose queue is paused."""
     rows = Team.objects.filter(Q(max_in_flight__isnull=False) | Q(queue_paused_at__isnull=False))
@@ -179,13 +151,10 @@ def claim_next(worker: str) -> JobSet | None:
         if total >= cap:
             return None
         shares, paused = team_rules()
-        chosen = queueing.pick_next(waiting_heads(now, paused), by_user, by_team, total, cap, shares, paused)
-        if chosen is None:
+        chosen = queueing.pick_next(line.heads(now, paused), by_user, by_team, total, cap, shares, paused)
+        if chosen is None or not claims.claim_to_send(chosen.id, worker, now):
             return None
-        pk = oldest_id(now, chosen)
-        if pk is None or not claims.claim_to_send(pk, worker, now):
-            return None
-    return JobSet.objects.get(pk=pk)
+    return JobSet.objects.get(pk=chosen.id)
 
 
 def _send(job_set: JobSet) -> None:

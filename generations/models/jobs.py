@@ -132,6 +132,8 @@ class JobSet(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="jobset_user_newest"),
             models.Index(fields=["status", "due_at"], name="jobset_due"),
+            # The sender's loose index scan of the line (generations/lifecycle/line.py).
+            models.Index(fields=["status", "user", "team", "created_at"], name="jobset_line"),
             models.Index(fields=["team", "created_at"], name="jobset_team_time"),
             # The gallery's first page: a team's shown job sets, newest first.
             models.Index(fields=["team", "hidden", "-id"], name="jobset_gallery"),
