@@ -130,7 +130,7 @@ def test_one_person_with_forty_waiting_does_not_hold_back_a_teammate_for_more_th
 
 def test_the_line_is_the_order_pick_next_would_take_it():
     waiting = [w(1, 10), w(2, 10), w(3, 10), w(4, 20), w(5, 30, team=2), w(6, 40, team=3)]
-    line = queueing.order(waiting, {}, {}, 0, 4, {2: 0}, {3})
+    line = queueing.order(waiting, {}, {}, {2: 0}, {3})
     # Alternating people; team 2 at its share of none goes last; paused team 3 has no place.
     assert [item.id for item in line] == [1, 4, 2, 3, 5]
     # Taking them one at a time with pick_next gives the same line.

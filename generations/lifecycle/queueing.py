@@ -67,8 +67,6 @@ def order(
     waiting: Sequence[Waiting],
     in_flight_by_user: Mapping[int, int],
     in_flight_by_team: Mapping[int | None, int],
-    total_in_flight: int,
-    cap: int,
     team_caps: Mapping[int | None, int | None],
     paused_teams: Set[int],
 ) -> list[Waiting]:
@@ -77,8 +75,8 @@ def order(
     Each pick counts as one more in flight for its person and team, as it would once
     sent. A paused team's job sets are left out (they have no place until resumed); those
     of a team that has reached its share come after the rest, oldest first, since they go
-    only as that team's own slots free. ``total_in_flight`` and ``cap`` do not change the
-    order (only when the first goes), and are taken for the same signature.
+    only as that team's own slots free. The site-wide limit does not change the order, only
+    when the first goes, so it is not asked.
     """
     by_user: Counter = Counter(in_flight_by_user)
     by_team: Counter = Counter(in_flight_by_team)

@@ -53,7 +53,7 @@ def places(job_sets: list[JobSet]) -> dict[int, Place]:
         "id", "user_id", "team_id", "created_at"
     )
     waiting = [queueing.Waiting(*row) for row in rows]
-    line = queueing.order(waiting, by_user, by_team, total, cap, shares, paused)
+    line = queueing.order(waiting, by_user, by_team, shares, paused)
     position = {item.id: index + 1 for index, item in enumerate(line)}
     gateway_paused = gateway.is_paused()
     paused_here = Team.objects.filter(pk__in={js.team_id for js in mine} & paused).select_related(
