@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 
-from soulbench import machine, report
+from soulbench import browser, machine, report, search, tracking
 
 
 def page(header, cells, missed, collected, options, minutes) -> str:
@@ -68,9 +68,11 @@ def page(header, cells, missed, collected, options, minutes) -> str:
         "check* under *Machine* times the same Python loop before and after the page timings. Page "
         "times scale with it, so compare runs at similar speed checks.",
         "- An upstream request per job set is its submit; the rest are polls. Soul reports no progress "
-        "while it works, so the tracker polls by the clock it learned: first when the quickest tenth of "
-        f"recent job sets of that kind were done, then every {settings.SOUL_POLL_GAP:g} s (`SOUL_POLL_GAP`) "
-        "until the slowest tenth were, then more slowly. A webhook brings the next poll forward; "
+        "while it works, so the tracker polls by a timetable learned from the last 40 job sets of that "
+        "kind (`policy.timetable`): nothing before the quickest could finish, then every "
+        f"{settings.SOUL_POLL_GAP:g} s (`SOUL_POLL_GAP`, widened up to 1.9 s when the spread is very "
+        "wide) where job sets usually finish, 5 s through stretches where none did lately. "
+        "A webhook brings the next poll forward; "
         "once callbacks are seen to arrive, polls are only a slow fallback.",
         "- Polling alone cannot meet both the lag and the requests target when the gateway takes a "
         "uniformly random 2-10 s. A finished job waits for the next poll, so keeping the 95th "
@@ -145,6 +147,9 @@ def page(header, cells, missed, collected, options, minutes) -> str:
         "people waiting (at most 10 in the line of 10, all 50 in the others), not with the line's "
         "length: 1,000 and 10,000 waiting from the same 50 people should cost the same. "
         "`--only pick-next` measures just this, without writing this page.",
+        tracking.method(settings.SOUL_POLL_GAP),
+        browser.method(),
+        search.METHOD,
         "- **Memory**: VmRSS from `/proc`. The web worker is the largest gunicorn worker after it served "
         "the webhooks and 20 rounds of gallery, older cards and chip over HTTP; the cluster is the sum "
         "over all its processes (sentinel, monitor, pusher, workers) after the drain. RSS counts pages "

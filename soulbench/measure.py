@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from generations.models import Job, JobSet
-from soulbench import live, machine, picknext, seed, web
+from soulbench import browser, live, machine, picknext, search, seed, tracking, web
 
 SEED = 20261124
 
@@ -41,7 +41,12 @@ def measure(options: dict, out: Path) -> None:
     say("timing pick-next at 10 and 10,000 waiting job sets from 50 people")
     results["pick_next"] = picknext.measure(random.Random(SEED))
     save()
-    if options.get("only") == "pick-next":
+    only = options.get("only", "all")
+    if only == "pick-next":
+        return
+    if only in ("search", "tracking", "browser"):
+        _measure_one(only, results, rng=random.Random(SEED), say=say)
+        save()
         return
     user, team = seed.bench_person()
     rng = random.Random(SEED)
@@ -83,6 +88,25 @@ def measure(options: dict, out: Path) -> None:
     save()
     live.measure(options, results, user, team, rng, say, save)
     save()
+    results["tracking"] = tracking.measure(rng, say, user, team, Path(results["logs"]))
+    save()
+    say("the browser: one tab with 30 job sets waiting, then finishing")
+    results["browser"] = browser.measure(say)
+    save()
+    # Last: it adds up to a million job sets of its own, left in this throw-away database.
+    results["search"] = search.measure(random.Random(SEED), say, keep=True)
+    save()
+
+
+def _measure_one(part: str, results: dict, rng: random.Random, say) -> None:
+    """One of the later parts alone (``--only``), on its own people and job sets."""
+    if part == "search":
+        results["search"] = search.measure(rng, say, keep=True)
+    elif part == "tracking":
+        user, team = seed.bench_person()
+        results["tracking"] = tracking.measure(rng, say, user, team)
+    else:
+        results["browser"] = browser.measure(say)
 
 
 def _analyze() -> None:

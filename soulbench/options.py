@@ -46,8 +46,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default="all",
-        choices=["all", "pick-next"],
-        help="Measure only this part ('pick-next': the time to choose the next job set to send).",
+        choices=["all", "pick-next", "search", "tracking", "browser"],
+        help="Measure only this part ('pick-next': the time to choose the next job set to send; "
+        "'search': prompt search at 100,000 and 1,000,000; 'tracking': the poll schedule; "
+        "'browser': one tab in Chromium).",
     )
     parser.add_argument(
         "--keep-databases", action="store_true", help="Leave the throw-away databases, for a look."

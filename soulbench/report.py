@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-NOT_RUN = "not run"
-
-
-@dataclass
-class Row:
-    name: str
-    target: str
-    # From one database's results: (text shown, met?) with met None when no target applies.
-    value: Callable[[dict], tuple[str, bool | None]]
-
-
-def _get(results: dict, *path, default=None):
-    value = results
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return default
-        value = value[key]
-    return value
+from soulbench import browser, search, tracking
+from soulbench.rows import NOT_RUN, Row
+from soulbench.rows import get as _get
 
 
 def page_row(name: str, key: str, target_ms: float | None, constant_with: str | None = None) -> Row:
@@ -166,6 +148,9 @@ def rows(sizes: list[int]) -> list[Row]:
         Row("Cap fully used while a backlog waits", "> 95%", cap_use),
         Row("Web worker memory (gunicorn worker RSS)", "< 150 MB", web_memory),
         Row("Cluster memory (all its processes)", "< 250 MB", cluster_memory),
+        *tracking.rows(),
+        *browser.rows(),
+        *search.rows(),
     ]
 
 

@@ -116,6 +116,9 @@ READ_BY_VIEWS = (
     "confirm_duplicate",
     "download",
     "batch_size",
+    "card",  # the page's refresh (generations/web/views/refresh.py)
+    "exploration",
+    "queue",
 )
 # What Django's admin reads besides a model's fields.
 ADMIN_NAMES = (

@@ -128,15 +128,15 @@ def test_without_htmx_a_submit_redirects_to_the_gallery(alice_client):
     assert response.status_code == 302 and response["Location"] == reverse("gallery")
 
 
-def test_a_pending_card_polls_and_a_finished_one_does_not(alice_client, alice):
+def test_a_pending_card_is_marked_for_the_pages_refresh_and_a_finished_one_is_not(alice_client, alice):
     job_set = make_job_set(alice)
     html = alice_client.get(f"/job-sets/{job_set.pk}/card/").content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    assert f'data-refresh-card="{job_set.pk}"' in html
     assert "1st in line" in html
 
     JobSet.objects.filter(pk=job_set.pk).update(status=JobSet.Status.COMPLETED, charge=JobSet.Charge.CHARGED)
     response = alice_client.get(f"/job-sets/{job_set.pk}/card/")
-    assert "every 2s" not in response.content.decode()
+    assert "data-refresh-card" not in response.content.decode()
     assert json.loads(response["HX-Trigger"]) == {"spend-changed": {}}
 
 

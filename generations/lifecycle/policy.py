@@ -14,6 +14,10 @@ and the gateway answers, because the gateway may well have charged it.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import math
+import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -143,17 +147,55 @@ EARLY_INTERVAL, LATE_INTERVAL = 1.0, 5.0
 # that got faster would go on being polled as late as before. The probes see the change, for
 # about one poll in every five job sets.
 PROBE_EVERY = 5
+# With recent durations known, a probe also polls every gap for this many gaps before the first
+# poll, so that the quickest are learned close to when they finished (see ``_from_timetable``).
+PROBE_LEAD = 4
 # With webhooks on, how often to look anyway once a job set runs late.
 WEBHOOK_FALLBACK_INTERVAL = 15.0
+
+# The timetable learned from the recent durations themselves (``timetable``):
+# never two polls of one job set closer than MIN_GAP, never more than MAX_GAP apart once the
+# first has gone out.
+MIN_GAP, MAX_GAP = 0.5, LATE_INTERVAL
+# Where few finish compared with how many still run, a gap may be this many times the usual one
+# (``_spend``). Several modest lengths rather than one long one: forty durations tell the
+# finishing rate only roughly, and a long gap placed where it looks low by chance keeps many
+# images waiting.
+LONGER = (2.0, 1.5, 1.25)
+# The share of finished images those longer gaps may leave waiting longer than the usual gap.
+# Well under 5%: the estimate of where few finish is rough, and the 95th percentile of the
+# wait must stay within the gap.
+TAIL = 0.01
+# The timetable is not to be expected to cost more than this share of the polls of a plain
+# poller looking every PLAIN_EVERY seconds; it widens its gap WIDEN seconds at a time until it
+# does not (``timetable``).
+PLAIN_EVERY, PLAIN_SHARE, WIDEN = 2.0, 0.97, 0.1
+# ... but never wider than this, so that the wait stays within a plain poller's.
+WIDEST = 1.9
+# Each recent duration is spread over this many average spacings on either side (``_Finishing``).
+SMOOTHING = 2.5
+# Past the slowest recent one, the gap grows by this share of the time it has run late.
+LATE_GROWTH = 0.1
 
 
 @dataclass(frozen=True)
 class Durations:
     """How long Soul took lately for one quality and batch size, from submit to stored image."""
 
-    early: float  # 10th percentile: the first poll goes out then
+    early: float  # 10th percentile
     typical: float  # the median: what the queue view's estimate is based on
-    late: float  # 90th percentile: past it, polls thin out
+    late: float  # 90th percentile: past 4 times it, a job set gives its slot back
+    # The recent durations themselves, sorted: polls follow their whole spread (``timetable``).
+    # Empty when only the three figures above are known: the first poll then goes out at
+    # ``early`` and one follows every gap until ``late``.
+    recent: tuple[float, ...] = ()
+
+
+def summarize(seconds: Iterable[float]) -> Durations:
+    """The durations of recent job sets (at least two) as the schedule and the queue view use them."""
+    ordered = tuple(sorted(seconds))
+    deciles = statistics.quantiles(ordered, n=10, method="inclusive")
+    return Durations(early=deciles[0], typical=statistics.median(ordered), late=deciles[-1], recent=ordered)
 
 
 def is_probe(job_set_id: int) -> bool:
@@ -166,11 +208,12 @@ def poll_delay(
     """Seconds until the next poll of a job set sent ``elapsed`` seconds ago.
 
     Soul gives no progress while it works, so the only guide is how long it took
-    lately (``usual``). The first poll goes out when the quickest tenth would be done
-    (a ``probe``'s earlier); then one every ``gap`` until the slowest tenth should be
-    done; after that the gaps grow. The gap trades lag against requests: a finished image
-    waits up to one gap for the poll that finds it (docs/DECISIONS.md, docs/BENCHMARKS.md).
-    ``called_back``: the job set has a webhook and callbacks are seen to arrive.
+    lately (``usual``): polls follow the ``timetable`` made from the recent durations,
+    dense where job sets usually finish, none before the quickest. A ``probe`` also
+    looks at half the first poll's time and just before it. The gap trades lag against requests: a
+    finished image waits up to one gap for the poll that finds it (docs/DECISIONS.md,
+    docs/BENCHMARKS.md). ``called_back``: the job set has a webhook and callbacks are
+    seen to arrive.
     """
     if usual is None:
         # No history: every second for the first ten, then slowly longer gaps.
@@ -180,6 +223,8 @@ def poll_delay(
         if elapsed < usual.late * 1.2:
             return usual.late * 1.2 - elapsed
         return WEBHOOK_FALLBACK_INTERVAL
+    if usual.recent:
+        return _from_timetable(elapsed, timetable(usual.recent, gap), gap, probe)
     if elapsed < usual.early:
         probe_at = usual.early / 2
         if probe and elapsed < probe_at:
@@ -189,3 +234,149 @@ def poll_delay(
         return gap
     # Running late: a little less often the longer it runs.
     return min(LATE_INTERVAL, max(gap, elapsed * 0.1))
+
+
+def _from_timetable(elapsed: float, times: tuple[float, ...], gap: float, probe: bool) -> float:
+    first = times[0]
+    if probe and elapsed < first:
+        # Every other job set's first poll finds all that finished before it, and is learned as
+        # having taken that long: only probes, polling every gap just before it, learn the
+        # quickest as they are, so that the first poll can move earlier as well as later.
+        if elapsed < first / 2:
+            return max(MIN_GAP, first / 2 - elapsed)
+        lead = first - PROBE_LEAD * gap
+        if elapsed < lead:
+            return max(MIN_GAP, lead - elapsed)
+        return max(MIN_GAP, min(gap, first - elapsed))
+    upcoming = bisect.bisect_right(times, elapsed)
+    if upcoming < len(times):
+        return max(MIN_GAP, times[upcoming] - elapsed)
+    # Slower than every recent one: a little less often the longer it runs late.
+    return min(MAX_GAP, max(MIN_GAP, gap) + LATE_GROWTH * (elapsed - times[-1]))
+
+
+class _Finishing:
+    """When a job set finishes, as the recent durations tell: each spread over a window around it.
+
+    Forty durations drawn from an even spread leave gaps and clumps that are not there, and the
+    timetable would put its long gaps in the gaps; so each duration stands for an even chance
+    over SMOOTHING average spacings on either side of it. Where none finished lately (between
+    two usual times, say) there is no chance at all. ``earlier``: each duration was seen at a
+    poll, some time after the job set finished.
+    """
+
+    def __init__(self, recent: Sequence[float], earlier: float) -> None:
+        n = len(recent)
+        spacing = max((recent[-1] - recent[0]) / max(n - 1, 1), MIN_GAP / 2)
+        half = SMOOTHING * spacing
+        # Not beyond one spacing past the quickest and the slowest, as n draws from a smooth
+        # distribution leave it about that far beyond them.
+        lowest, highest = recent[0] - earlier - spacing, recent[-1] - earlier + spacing
+        windows = [(max(s - earlier - half, lowest), min(s - earlier + half, highest)) for s in recent]
+        # The chance grows evenly between the starts and ends of the windows, each start making
+        # it grow faster by 1 / (n width) per second and each end slower by as much.
+        steps = sorted(
+            [(start, 1 / (n * (end - start))) for start, end in windows]
+            + [(end, -1 / (n * (end - start))) for start, end in windows]
+        )
+        self.times, self.shares = [steps[0][0]], [0.0]
+        slope = 0.0
+        for at, change in steps:
+            if at > self.times[-1]:
+                self.shares.append(self.shares[-1] + slope * (at - self.times[-1]))
+                self.times.append(at)
+            slope += change
+        self.shares[-1] = 1.0
+        self.start, self.end = self.times[0], self.times[-1]
+
+    def by(self, t: float) -> float:
+        """The chance of being finished by ``t`` seconds."""
+        if t <= self.start:
+            return 0.0
+        if t >= self.end:
+            return 1.0
+        i = bisect.bisect_right(self.times, t)
+        t0, t1 = self.times[i - 1], self.times[i]
+        f0, f1 = self.shares[i - 1], self.shares[i]
+        return f0 + (f1 - f0) * (t - t0) / (t1 - t0)
+
+
+@functools.lru_cache(maxsize=256)
+def timetable(recent: tuple[float, ...], gap: float, tail: float = TAIL) -> tuple[float, ...]:
+    """The poll times (seconds after sending) for job sets that took ``recent`` seconds lately.
+
+    A finished image waits for the next poll, so what counts is how long each gap leaves the
+    ones finishing in it waiting. The polls come every ``gap`` seconds from when the quickest
+    could finish until the slowest should have, none before; where few are finishing compared
+    with how many are still running, a longer gap (``_spend``) saves a poll on every job set
+    still running for a few images that wait longer than ``gap``.
+
+    Where recent durations are spread so widely that this would cost more polls than looking
+    every PLAIN_EVERY seconds, the gap widens, a step at a time up to WIDEST, until it costs
+    no more: a finished image then waits a little less than with such a plain poller, for
+    fewer requests. (Over an even spread the polls a gap costs go as 1 / gap, and the wait
+    of 95% of images as 0.95 gap: no timetable can wait much less than a plain poller there
+    without polling more.)
+    """
+    wait = max(gap, MIN_GAP)
+    while True:
+        # Each duration learned was seen at a poll, on average half a gap after it finished.
+        finishing = _Finishing(recent, earlier=wait / 2)
+        times = _spend(finishing, wait, tail)
+        allowed = PLAIN_SHARE * _polls(finishing, _every(PLAIN_EVERY, finishing))
+        expected = _polls(finishing, times)
+        if wait + WIDEN > WIDEST + 1e-9 or expected <= allowed:
+            return tuple(round(at, 3) for at in times)
+        # Polls go about as 1 / wait: jump to a step short of where that says, then step on.
+        steps = max(1, math.ceil((wait * expected / allowed - wait) / WIDEN) - 1)
+        wait = min(wait + steps * WIDEN, WIDEST)
+
+
+def _every(seconds: float, finishing: _Finishing) -> tuple[float, ...]:
+    return tuple(seconds * k for k in range(1, math.ceil(finishing.end / seconds) + 1))
+
+
+def _polls(finishing: _Finishing, times: tuple[float, ...]) -> float:
+    """The polls a job set is expected to need: each goes out if it was not done by the one before."""
+    return sum(1.0 - finishing.by(before) for before in (0.0, *times[:-1]))
+
+
+def _spend(finishing: _Finishing, gap: float, tail: float) -> tuple[float, ...]:
+    """Poll times every ``gap``, longer where that saves the most polls, ``tail`` waiting longer."""
+    longer = sorted({factor * gap for factor in LONGER if factor * gap <= MAX_GAP}, reverse=True)
+    # ``price``: how many images may wait longer than ``gap`` per poll saved. More lets more gaps
+    # grow; the largest price whose waits stay within ``tail`` is found by bisection (in logs).
+    low, high = -10.0, 2.0
+    best, _ = _walk(finishing, gap, longer, 0.0)
+    for _ in range(9):
+        middle = (low + high) / 2
+        times, waiting_longer = _walk(finishing, gap, longer, math.exp(middle))
+        if waiting_longer <= tail:
+            best, low = times, middle
+        else:
+            high = middle
+    return best
+
+
+def _walk(
+    finishing: _Finishing, gap: float, longer: list[float], price: float
+) -> tuple[tuple[float, ...], float]:
+    """The poll times at ``price`` and the share of images they leave waiting longer than ``gap``."""
+    t, times, waiting_longer = finishing.start, [], 0.0
+    while t < finishing.end:
+        done = finishing.by(t)
+        chosen = gap
+        # The first gap is never longer: below the first poll the durations learned are only
+        # "by then" (see _from_timetable), so the chance there is the least known.
+        if times and finishing.by(t + MAX_GAP) == done:
+            chosen = MAX_GAP  # none finished in such a stretch lately: nobody waits for these polls
+        for g in longer if times and chosen == gap else ():
+            # The ones finishing in the first g - gap seconds of this gap wait longer than ``gap``;
+            # every job set still running saves g / gap - 1 polls over the same stretch.
+            kept = finishing.by(t + g - gap) - done
+            if kept <= price * (1.0 - done) * (g / gap - 1.0):
+                chosen, waiting_longer = g, waiting_longer + kept
+                break
+        t += chosen
+        times.append(t)
+    return tuple(times), waiting_longer

@@ -1,13 +1,13 @@
 """When to poll a job set: learned from how long recent job sets of the same kind took.
 
-The arithmetic is generations.lifecycle.policy.poll_delay; this module gathers
-what it needs: the durations of the last few job sets of the same quality and
-batch size (cached briefly) and whether callbacks have been arriving lately.
+The arithmetic is generations.lifecycle.policy.poll_delay (a timetable made from
+the recent durations); this module gathers what it needs: the durations of the last
+few job sets of the same quality and batch size (cached briefly) and whether
+callbacks have been arriving lately.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from datetime import timedelta
@@ -49,10 +49,8 @@ def durations(quality: str, batch_size: int) -> Durations | None:
         .values_list("sent_at", "finished_at")[:HISTORY_SIZE]
     )
     seconds = [(finished - sent).total_seconds() for sent, finished in rows]
-    value = None
-    if len(seconds) >= MIN_HISTORY:
-        deciles = statistics.quantiles(seconds, n=10, method="inclusive")
-        value = Durations(early=deciles[0], typical=statistics.median(seconds), late=deciles[-1])
+    # The durations themselves go with the summary: the poll timetable follows their spread.
+    value = policy.summarize(seconds) if len(seconds) >= MIN_HISTORY else None
     with _durations_lock:
         _durations_cache[key] = (time.monotonic(), value)
     return value

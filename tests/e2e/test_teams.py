@@ -21,8 +21,12 @@ def test_the_team_switcher_changes_the_gallery_and_remembers(logged_in, live_ser
     expect(page.get_by_role("heading", name="Gallery · Bravo")).to_be_visible()
     expect(page.locator("article.card")).to_have_count(0)
 
+    # Nothing of the old page may still be on its way: a late answer would set a CSRF cookie of
+    # its own after the login page had set the one its form's token belongs to.
+    page.wait_for_load_state("networkidle")
     page.context.clear_cookies()
     page.goto(f"{live_server.url}/accounts/login/")
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("alice-password-1")
     page.get_by_role("button", name="Log in").click()
