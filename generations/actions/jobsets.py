@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import replace
 from datetime import datetime
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from generations.ledger import budgets, rollup
 from generations.lifecycle import attempts, finish, policy, send, tracker
 from generations.models import Attempt, Job, JobSet, SoulRequest
 from generations.upstream import gateway, references
+from soulwire import params
 
 # What create() and submit_again() raise when a budget would be passed: callers catch it from here.
 BudgetExceeded = budgets.BudgetExceeded
@@ -79,17 +81,37 @@ def cancel_waiting(job_set: JobSet) -> bool:
     )
 
 
-def submit_again(job_set: JobSet, user, team) -> JobSet:
+def submit_again(job_set: JobSet, user, team, *, new_seed: bool = False) -> JobSet:
     """A new job set with the same parameters (and a new idempotency key), for ``user`` in ``team``.
 
     Not for an unconfirmed job set nobody has settled: a new key could have it made and
-    charged twice. That one is sent again as itself (``send_again``).
+    charged twice. That one is sent again as itself (``send_again``). ``new_seed``: "vary",
+    see ``vary``.
     """
     request = job_set.soul_request()
     if job_set.team_id != team.pk:
         # Characters and uploads belong to the team they were made in.
         request = request.without_team_references()
+    if new_seed:
+        request = replace(request, seed=random_seed(exclude=request.seed))
     return create(user, team, request)
+
+
+def vary(job_set: JobSet, user, team) -> JobSet:
+    """The same request with a new seed: another take on the same idea (the viewer's "Vary").
+
+    Always a new job set, an unconfirmed original included: a different seed is a different
+    request, so it can never be the original made and charged twice.
+    """
+    return submit_again(job_set, user, team, new_seed=True)
+
+
+def random_seed(exclude: int | None = None) -> int:
+    """A seed Soul accepts, chosen here rather than by Soul: the card shows it, so it can be made again."""
+    while True:
+        seed = params.SEED_MIN + secrets.randbelow(params.SEED_MAX - params.SEED_MIN + 1)
+        if seed != exclude:
+            return seed
 
 
 def is_sent_again_as_itself(job_set: JobSet) -> bool:

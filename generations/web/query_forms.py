@@ -63,6 +63,12 @@ class GalleryFiltersForm(QueryForm):
     fav = forms.CharField(required=False)
     collection = IdField(required=False, label="Collection")
     hidden = forms.CharField(required=False)
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort",
+        choices=[("", "Newest first"), ("oldest", "Oldest first"), ("starred", "Starred first")],
+        error_messages=CHOOSE,
+    )
 
     def __init__(self, data, team: Team | None, **kwargs):
         super().__init__(data, **kwargs)
@@ -109,6 +115,7 @@ class GalleryFiltersForm(QueryForm):
             favourites=data.get("fav") == "1",
             collection=data.get("collection"),
             hidden=data.get("hidden") == "1",
+            sort=data.get("sort", ""),
         )
 
 

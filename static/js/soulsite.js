@@ -67,7 +67,9 @@
         event.detail.requestConfig.verb === "get") {
       var form = document.getElementById("generate-form");
       if (form) {
-        form.scrollIntoView({ behavior: "smooth", block: "start" });
+        // "nearest": beside the gallery (wide screens) the form is in view already and nothing
+        // scrolls; on a phone it comes into view.
+        form.scrollIntoView({ behavior: "smooth", block: "nearest" });
         var prompt = form.querySelector('[name="prompt"]');
         if (prompt) prompt.focus({ preventScroll: true });
       }
@@ -81,58 +83,6 @@
   document.documentElement.classList.add("js");
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
-  });
-})();
-
-// The lightbox: a native <dialog> (Esc closes it), filled by htmx; ← and → walk the gallery's images.
-(function () {
-  "use strict";
-  var dialog = function () { return document.getElementById("lightbox"); };
-  var current = null;
-
-  function links() { return Array.prototype.slice.call(document.querySelectorAll("#gallery a[data-lightbox]")); }
-
-  function open(link) {
-    var box = dialog();
-    if (!box || !window.htmx) return false;
-    current = link.getAttribute("data-job");
-    window.htmx.ajax("GET", link.getAttribute("data-lightbox"), { target: "#lightbox-body", swap: "innerHTML" });
-    if (!box.open) box.showModal();
-    return true;
-  }
-
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest("a[data-lightbox]");
-    if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey && open(link)) event.preventDefault();
-    if (event.target.closest("[data-close-lightbox]") && dialog() && dialog().open) dialog().close();
-    var copy = event.target.closest("[data-copy]");
-    if (copy) {
-      var source = document.querySelector(copy.getAttribute("data-copy"));
-      if (source && navigator.clipboard) {
-        navigator.clipboard.writeText(source.textContent.trim()).then(function () { copy.textContent = "Copied"; });
-      }
-    }
-    var pick = event.target.closest("[data-compare-pick]");
-    if (pick) {
-      var first = sessionStorage.getItem("soulsite-compare");
-      var id = pick.getAttribute("data-compare-pick");
-      if (first && first !== id) {
-        sessionStorage.removeItem("soulsite-compare");
-        window.location.href = "/compare/?job=" + first + "&job=" + id;
-      } else {
-        sessionStorage.setItem("soulsite-compare", id);
-        pick.textContent = "Picked: open another and press Compare…";
-      }
-    }
-  });
-
-  document.addEventListener("keydown", function (event) {
-    var box = dialog();
-    if (!box || !box.open || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
-    var all = links();
-    var index = all.findIndex(function (link) { return link.getAttribute("data-job") === current; });
-    var next = all[index + (event.key === "ArrowRight" ? 1 : -1)];
-    if (next) { event.preventDefault(); open(next); }
   });
 })();
 
