@@ -78,8 +78,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Every page needs a login unless its view is marked @login_not_required.
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Every page needs a login unless its view is marked @login_not_required; a part of a page
+    # asked for by htmx sends the whole page to the login (generations/web/login.py).
+    "generations.web.login.LoginRequired",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -250,6 +251,8 @@ SOUL_STYLES_PATH = os.environ.get("SOUL_STYLES_PATH", contract.STYLES_PATH)
 SOUL_CONNECT_TIMEOUT = envfloat("SOUL_CONNECT_TIMEOUT", 5.0)
 SOUL_READ_TIMEOUT = envfloat("SOUL_READ_TIMEOUT", 30.0)
 SOUL_MAX_IN_FLIGHT = envint("SOUL_MAX_IN_FLIGHT", 4)
+# Most job sets one exploration (several styles, seeds, sizes... from one form send) may make.
+SOUL_EXPLORE_LIMIT = envint("SOUL_EXPLORE_LIMIT", 48)
 # An unconfirmed job set (sent, no answer) holds its in-flight slot this long after it was sent:
 # by then the gateway has finished or refused it (docs/DECISIONS.md, "Unconfirmed").
 SOUL_UNCONFIRMED_HOLD = envint("SOUL_UNCONFIRMED_HOLD", 10 * 60)  # seconds

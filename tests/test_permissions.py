@@ -41,7 +41,7 @@ from generations.models import (
     ReferenceUpload,
 )
 from generations.upstream import references
-from tests import permission_cases_queue
+from tests import permission_cases_explore, permission_cases_queue
 from tests.factories import make_finished, make_job_set, png
 
 pytestmark = pytest.mark.django_db
@@ -173,6 +173,9 @@ case("Compare two images")(lambda w, role: _compare(w))
 case("See the queue")(lambda w, role: get("queue"))
 case("See the price before generating")(lambda w, role: get("price"))
 case("See what you spent (the header's chip)")(lambda w, role: get("spend-chip"))
+case("Refresh a page's pending cards, queue and chip (one request a tab)")(
+    lambda w, role: get("refresh", query={"card": w.finished.pk})
+)
 case("See a style's preview")(lambda w, role: get("style-preview", "464ea177-8d40-4940-8d9d-b438bab269c7"))
 
 
@@ -231,6 +234,8 @@ case("Cancel a teammate's waiting job set")(lambda w, role: _cancel(w, w.tess))
 
 # The queue's controls (issue 21): tests/permission_cases_queue.py, to keep this file short.
 permission_cases_queue.register(case, post, owner, _status)
+# Explorations (issue 24): tests/permission_cases_explore.py.
+permission_cases_explore.register(case, get, post, owner)
 
 
 def _retry_download(w: World, by) -> Call:

@@ -1,6 +1,7 @@
 """soulsite's models, one module per subject."""
 
 from generations.models.catalogue import Price, Style
+from generations.models.explorations import Exploration
 from generations.models.jobs import Attempt, Job, JobSet, result_path
 from generations.models.keeping import Collection, CollectionItem, Favourite
 from generations.models.references import Character, ReferenceUpload
@@ -15,6 +16,7 @@ __all__ = [
     "Budget",
     "Character",
     "Collection",
+    "Exploration",
     "CollectionItem",
     "Favourite",
     "GatewayState",

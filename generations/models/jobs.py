@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from generations.models.catalogue import Style
+from generations.models.explorations import Exploration
 from generations.models.references import Character, ReferenceUpload
 from generations.models.request import SoulRequest
 from generations.models.teams import Team
@@ -126,6 +127,14 @@ class JobSet(models.Model):
     # token; the secret signs the callback (Standard Webhooks).
     webhook_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     webhook_secret = models.CharField(max_length=100, blank=True, editable=False)
+
+    # One combination of an exploration (several styles, seeds... from one form send), if it is one:
+    # its place in the exploration's grid and what it tried ("Realistic · seed 11").
+    exploration = models.ForeignKey(
+        Exploration, on_delete=models.PROTECT, null=True, blank=True, related_name="job_sets"
+    )
+    exploration_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    exploration_label = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

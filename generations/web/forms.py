@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import Jinja2
 
-from generations.models import JobSet, SoulRequest, Style
+from generations.models import JobSet, SoulRequest, Style, exploring
 from generations.queries import characters, uploads
 from generations.upstream import pictures, references
 from generations.web.sizes import size_choices
@@ -98,6 +99,27 @@ class StyleChoiceField(forms.ModelChoiceField):
         try:
             return super().to_python(value)
         except forms.ValidationError:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from None
+
+
+class StylesChoiceField(forms.ModelMultipleChoiceField):
+    """Several styles (exploring), offered and named as StyleChoiceField offers one."""
+
+    iterator = ListedChoiceIterator
+    offered: list[Style] | None = None
+
+    def label_from_instance(self, obj: Style) -> str:
+        return obj.name
+
+    def _check_values(self, value):
+        # A malformed id (the model field's "is not a valid UUID") is a choice not on the list.
+        try:
+            return super()._check_values(value)
+        except forms.ValidationError as exc:
+            if exc.code in ("invalid_choice", "invalid_pk_value", "invalid_list"):
+                raise
             raise forms.ValidationError(
                 self.error_messages["invalid_choice"], code="invalid_choice"
             ) from None
@@ -215,6 +237,50 @@ class GenerateForm(forms.Form):
     # An upload of an earlier job set, reused by "use these settings".
     reference_upload_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
+    # Exploring (issue 24): each of these, when set, tries the request several ways at once, one
+    # job set per combination (generations.models.exploring). Unset, the form sends one request.
+    explore_styles = StylesChoiceField(
+        label="Styles",
+        queryset=Style.objects.filter(is_active=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"data-explore": True}),
+        help_text="Each one ticked is tried; none ticked: the style picked above.",
+    )
+    explore_sizes = forms.MultipleChoiceField(
+        label="Sizes",
+        choices=size_choices(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"data-explore": True}),
+        help_text="None ticked: the size picked above.",
+    )
+    explore_qualities = forms.MultipleChoiceField(
+        label="Qualities",
+        choices=[(q, q) for q in params.QUALITIES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"data-explore": True}),
+    )
+    seeds = forms.CharField(
+        label="Seeds",
+        required=False,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "11, 12 or 11-14",
+                "maxlength": exploring.SEEDS_MAX_LENGTH,
+                "data-explore": True,
+            }
+        ),
+        help_text="A list or a range; each seed is tried.",
+    )
+    repeat = forms.IntegerField(
+        label="Repeat",
+        required=False,
+        min_value=1,
+        initial=1,
+        widget=forms.NumberInput(attrs={"min": 1, "data-explore": True, "class": "narrow"}),
+        help_text="Send each combination this many times, each with a new random seed.",
+    )
+
     ADVANCED = ("seed", "enhance_prompt", "custom_reference_id", "image_reference_type")
 
     def __init__(self, *args, team=None, styles: Iterable[Style] | None = None, **kwargs):
@@ -224,6 +290,12 @@ class GenerateForm(forms.Form):
         if styles is not None:
             self.fields["style_id"].offered = [style for style in styles if style.is_active]
         self.reused_upload = None
+        # What this form will send once valid: the combinations (one unless exploring).
+        self.plan: exploring.Plan | None = None
+        # The exploring pickers offer what the single ones do, from the same read of the styles.
+        self.fields["explore_styles"].offered = self.fields["style_id"].offered
+        self.fields["repeat"].max_value = settings.SOUL_EXPLORE_LIMIT
+        self.fields["repeat"].widget.attrs["max"] = settings.SOUL_EXPLORE_LIMIT
         self.characters = {str(character.upstream_id): character for character in characters.of_team(team)}
         self.fields["custom_reference_id"].choices = [("", "None")] + [
             (upstream_id, character.name) for upstream_id, character in self.characters.items()
@@ -231,6 +303,7 @@ class GenerateForm(forms.Form):
         for field in self.fields.values():
             if isinstance(field, forms.ChoiceField):
                 field.error_messages["invalid_choice"] = CHOOSE
+                field.error_messages["invalid_pk_value"] = CHOOSE
             if isinstance(field, forms.DecimalField):  # the two strengths
                 field.error_messages.update(dict.fromkeys(STRENGTH_ERRORS, STRENGTH_WORDS))
         if not references.uploads_possible():
@@ -311,7 +384,56 @@ class GenerateForm(forms.Form):
             if field and field in self.errors:
                 continue  # the field's own parsing (or the upload's check) already said what is wrong
             self.add_error(field, self.in_words(name, message))
+        if not self.errors:
+            self._explore(cleaned)
         return cleaned
+
+    EXPLORE_FIELDS = ("explore_styles", "explore_sizes", "explore_qualities", "seeds", "repeat")
+
+    def explores(self) -> bool:
+        """Whether any exploring option is set (the "Explore" disclosure then starts open)."""
+        values = [self[name].value() for name in self.EXPLORE_FIELDS]
+        return any(values[:4]) or values[4] not in (None, "", 1, "1")
+
+    def choices(self, cleaned: dict) -> exploring.Choices:
+        """What varies, from the cleaned exploring fields (each falls back to the single pick)."""
+        styles = cleaned.get("explore_styles") or [cleaned.get("style_id")]
+        return exploring.Choices(
+            styles=[(str(style.pk), style.name) if style else (None, "General") for style in styles],
+            sizes=cleaned.get("explore_sizes") or [cleaned.get("width_and_height")],
+            qualities=cleaned.get("explore_qualities") or [cleaned.get("quality")],
+            seeds=exploring.seed_spans(cleaned.get("seeds") or ""),
+            repeat=cleaned.get("repeat") or 1,
+        )
+
+    def _explore(self, cleaned: dict) -> None:
+        """Expand the request into its combinations (self.plan), or say beside a field why not."""
+        try:
+            if cleaned.get("seeds") and cleaned.get("seed") is not None:
+                raise exploring.Refused(
+                    "seeds", "Give one seed (under More options) or a list here, not both."
+                )
+            self.plan = exploring.plan(
+                self.soul_request(), self.choices(cleaned), settings.SOUL_EXPLORE_LIMIT
+            )
+        except exploring.Refused as refused:
+            self.add_error(refused.field, refused.message)
+            return
+        if self.plan.count > 1 and cleaned.get("image_reference_upload"):
+            self.add_error(
+                "image_reference_upload",
+                "An exploration cannot take a new upload: paste an image URL, or send the upload once first "
+                "and explore from its “use these settings”.",
+            )
+            return
+        link = references.placeholder_link() if self._refers_to_upload() else None
+        for combination in self.plan.combinations:
+            for name, message in combination.request.errors(reference_link=link).items():
+                words = self.in_words(name, message)
+                if name == "prompt":
+                    words = f"With “{combination.label}”: {words}"
+                self.add_error(name if name in self.fields else None, words)
+                return
 
     def label_of(self, name: str) -> str:
         field = self.fields.get(name)
@@ -334,8 +456,9 @@ class GenerateForm(forms.Form):
         return text
 
     def next_initial(self) -> dict:
-        """After a submit the form keeps its options, clears the prompt, and keeps the seed only if asked."""
-        data = {k: v for k, v in self.cleaned_data.items() if k not in ("prompt", "image_reference_upload")}
+        """After a submit the form keeps the prompt and its options (people iterate on one idea; the
+        form has a clear button), and keeps the seed only if asked."""
+        data = {k: v for k, v in self.cleaned_data.items() if k != "image_reference_upload"}
         if not data.get("keep_seed"):
             data.pop("seed", None)
         if data.get("style_id"):

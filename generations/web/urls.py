@@ -1,7 +1,18 @@
 from django.urls import path, re_path, register_converter
 
 from generations.web.parsing import ID_DIGITS, IdConverter
-from generations.web.views import characters, gallery, keeping, media, queue, spend, teams, webhooks
+from generations.web.views import (
+    characters,
+    explore,
+    gallery,
+    keeping,
+    media,
+    queue,
+    refresh,
+    spend,
+    teams,
+    webhooks,
+)
 
 # <id:pk>: at most ID_DIGITS digits, so an id too large for the database is a 404 before any query.
 register_converter(IdConverter, "id")
@@ -43,4 +54,9 @@ urlpatterns = [
     path("spend/", spend.spend_page, name="spend"),
     path("spend/export.csv", spend.spend_csv, name="spend-csv"),
     path("spend/chip/", gallery.spend_chip, name="spend-chip"),
+    path("explorations/<id:pk>/", explore.exploration, name="exploration"),
+    path("explorations/<id:pk>/card/", explore.card, name="exploration-card"),
+    path("explorations/<id:pk>/cancel/", explore.cancel_rest, name="exploration-cancel"),
+    path("explorations/<id:pk>/sheet.png", explore.sheet_image, name="exploration-png"),
+    path("refresh/", refresh.refresh, name="refresh"),
 ]

@@ -46,7 +46,7 @@ def star(context, job) -> str:
 @register.simple_tag(takes_context=True)
 def generate_form(context) -> str:
     """The generate form, drawn by its Jinja2 template with this page's form, price and budget."""
-    names = ("form", "cost", "budget", "over", "duplicates")
+    names = ("form", "cost", "budget", "over", "duplicates", "estimate")
     return jinja.render(
         "generations/generate_form.jinja", {name: context.get(name) for name in names}, context["request"]
     )

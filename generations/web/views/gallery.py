@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,13 +13,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from generations.actions import explore as exploring_actions
 from generations.actions import jobsets
 from generations.actions import queue as queue_actions
-from generations.models import JobSet
-from generations.queries import access, teams
+from generations.models import JobSet, exploring
+from generations.queries import access, explorations, teams
 from generations.queries import gallery as browse
 from generations.queries import queue as local_queue
 from generations.queries import spend as money
+from generations.upstream import references
 from generations.web import cards, jinja, parsing, query_forms
 from generations.web.forms import GenerateForm, initial_from
 from generations.web.htmx import spend_changed
@@ -65,12 +68,27 @@ def gallery(request: HttpRequest) -> HttpResponse:
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
     context["form"] = _form(request, styles=context["styles"])
+    context["tile_size"] = _tile_size(request)
+    # Whether an image can be the form's reference (pasted, dropped, from the viewer): an upload
+    # needs an address the gateway can fetch it from.
+    context["uploads_possible"] = references.uploads_possible()
     context.update(_price_context(request, {}))
     # A bulk action's error about the collection is drawn beside the collection picker.
     context["bulk_error"] = next(
         (str(m) for m in messages.get_messages(request) if "bulk-collection" in m.extra_tags), None
     )
     return render(request, "generations/gallery.html", context)
+
+
+# The gallery's image size, which static/js/studio.js keeps in a cookie: drawn by the server at
+# that size, the page never re-lays its cards out after it first appears.
+TILE_SIZES = range(120, 481, 20)
+DEFAULT_TILE_SIZE = 200
+
+
+def _tile_size(request: HttpRequest) -> int:
+    size = parsing.id_from(request.COOKIES.get("soulsite_tile"))
+    return size if size in TILE_SIZES else DEFAULT_TILE_SIZE
 
 
 def _form(request: HttpRequest, *args, **kwargs) -> GenerateForm:
@@ -95,6 +113,8 @@ def generate(request: HttpRequest) -> HttpResponse:
         valid = False
     if not valid:
         return _refused(request, form)
+    if form.plan is not None and form.plan.count > 1:
+        return _explore(request, form, team)
     soul_request = form.soul_request()
     duplicates = [] if request.POST.get("confirm_duplicate") else access.same_request_done(team, soul_request)
     if duplicates:
@@ -117,6 +137,25 @@ def generate(request: HttpRequest) -> HttpResponse:
         return redirect("gallery")
     next_form = _form(request, initial=form.next_initial())
     context = {"form": next_form, "new_job_sets": [job_set], **_price_context(request, request.POST)}
+    return spend_changed(render(request, "generations/gallery.html#generate-success", context))
+
+
+def _explore(request: HttpRequest, form: GenerateForm, team) -> HttpResponse:
+    """Send every combination of the form as job sets of their own, all or none (issue 24)."""
+    try:
+        exploration = exploring_actions.create(request.user, team, form.plan, form.cleaned_data["prompt"])
+    except exploring_actions.OverBudget as exc:
+        form.add_error(None, f"{exc} {OVER_BUDGET_WHAT_TO_DO}")
+        return _refused(request, form)
+    if not request.htmx:
+        messages.success(request, f"Sent {exploration.count} requests to the queue.")
+        return redirect("exploration", exploration.pk)
+    next_form = _form(request, initial=form.next_initial())
+    context = {
+        "form": next_form,
+        "new_job_sets": explorations.leading(exploration),
+        **_price_context(request, request.POST),
+    }
     return spend_changed(render(request, "generations/gallery.html#generate-success", context))
 
 
@@ -184,13 +223,16 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     original = _visible_job_set(request, pk)
-    if jobsets.is_sent_again_as_itself(original):
+    # "Vary" (the viewer's button): the same request with a new seed, always a new job set.
+    vary = request.POST.get("seed") == "new"
+    if not vary and jobsets.is_sent_again_as_itself(original):
         # Unconfirmed: the same job set goes out again with its own key, never as a new one.
         return _send_again(request, pk)
     if teams.current_team(request.user) is None:
         raise Http404("You are not in a team.")
     try:
-        job_set = jobsets.submit_again(original, request.user, teams.current_team(request.user))
+        again = jobsets.vary if vary else jobsets.submit_again
+        job_set = again(original, request.user, teams.current_team(request.user))
     except jobsets.BudgetExceeded as exc:
         messages.error(request, f"{exc} {OVER_BUDGET_WHAT_TO_DO}")
         if request.htmx:
@@ -238,5 +280,49 @@ def _price_context(request: HttpRequest, data) -> dict:
     quality = data.get("quality") if data.get("quality") in params.QUALITIES else params.DEFAULT_QUALITY
     batch = parsing.id_from(data.get("batch_size"))
     batch_size = batch if batch in params.BATCH_SIZES else params.DEFAULT_BATCH_SIZE
-    check = money.price_check(request.user, teams.current_team(request.user), quality, batch_size)
-    return {"cost": check.cost, "budget": check.budget, "over": check.over}
+    team = teams.current_team(request.user)
+    check = money.price_check(request.user, team, quality, batch_size)
+    context = {"cost": check.cost, "budget": check.budget, "over": check.over, "estimate": None}
+    estimate = _estimate(request, team, data, quality, batch_size)
+    if estimate is not None:
+        context.update(estimate=estimate, cost=estimate.cost, over=estimate.over)
+    return context
+
+
+def _values(data, name: str) -> list[str]:
+    # A QueryDict (the form as sent) or a plain dict ("use these settings").
+    if hasattr(data, "getlist"):
+        return data.getlist(name)
+    value = data.get(name)
+    return list(value) if isinstance(value, list | tuple) else ([] if value in (None, "") else [str(value)])
+
+
+def _estimate(
+    request: HttpRequest, team, data, quality: str, batch_size: int
+) -> explorations.Estimate | None:
+    """The Generate button's "6 requests · $0.90" while exploring; None for a single request.
+
+    Only counted here (the form's own checks run when it is sent): a problem the count already
+    shows, such as a seed list that does not parse, is said under the button as it is typed.
+    """
+    qualities = [q for q in dict.fromkeys(_values(data, "explore_qualities")) if q in params.QUALITIES]
+    sizes = [s for s in dict.fromkeys(_values(data, "explore_sizes")) if s in params.SIZES]
+    styles = set(_values(data, "explore_styles"))
+    repeat = parsing.id_from(data.get("repeat")) or 1
+    limit = settings.SOUL_EXPLORE_LIMIT
+    try:
+        choices = exploring.Choices(
+            styles=[(None, "")] * max(len(styles), 1),
+            sizes=sizes or [params.DEFAULT_SIZE],
+            qualities=qualities or [quality],
+            seeds=exploring.seed_spans(data.get("seeds") or ""),
+            repeat=repeat,
+        )
+        count = exploring.count(data.get("prompt") or "", choices)
+    except exploring.Refused as refused:
+        return explorations.Estimate.refused(refused.message)
+    if count <= 1:
+        return None
+    if count > limit:
+        return explorations.Estimate.refused(exploring.TooMany(count, limit).message, count=count)
+    return explorations.estimate(request.user, team, count, choices.qualities, batch_size)

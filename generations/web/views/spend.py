@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from generations.queries import access, spend, spend_report, teams
+from generations.queries import access, explorations, spend, spend_report, teams
 from generations.web import query_forms, safe_csv
 
 SCOPES = {"mine": "My spend", "team": "My team", "all": "Every team"}
@@ -59,6 +59,8 @@ def spend_page(request: HttpRequest) -> HttpResponse:
         "team_totals": spend.period_totals(team=team) if team else None,
         "team": team,
         "budgets": spend.budget_states(request.user, team),
+        # Each exploration's total over its combinations in this period (its rows are in the list below).
+        "explorations": explorations.spent(filters, period.start, period.end),
     }
     return render(request, "generations/spend.html", context)
 
