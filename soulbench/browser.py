@@ -181,10 +181,10 @@ def _open_every_card(page, count: int) -> None:
     cards = page.locator("[data-refresh-card]")
     deadline = time.monotonic() + 30
     while cards.count() < count and time.monotonic() < deadline:
-        more = page.locator(".more a")
-        if more.count():
-            more.first.click()
-        page.wait_for_timeout(200)
+        # "Show older" loads by itself once scrolled into view (hx-trigger "revealed"), and is
+        # then replaced: scroll to it rather than click, which could wait on a link going away.
+        page.evaluate("document.querySelector('.more') && document.querySelector('.more').scrollIntoView()")
+        page.wait_for_timeout(300)
     if cards.count() < count:
         raise RuntimeError(f"the gallery shows {cards.count()} pending cards, not {count}")
 
