@@ -106,13 +106,7 @@ def measure(say, job_sets: int = JOB_SETS) -> dict:
     logs.mkdir(parents=True)
     user, team = _person()
     sandbox = SandboxServer(SandboxConfig(queue_seconds=1.0, complete_seconds="2-10")).start()
-    env = {
-        "SOUL_SANDBOX": "1",
-        "SOUL_API_KEY": "bench",
-        "SOUL_API_BASE_URL": sandbox.url,
-        "SOUL_MAX_IN_FLIGHT": str(CAP),
-        "SOUL_PUBLIC_URL": "",
-    }
+    env = upstream.sandbox_env(sandbox.url, CAP)
     rng = random.Random(SEED)
     web_server = cluster = None
     results: dict = {"job_sets": job_sets, "cap": CAP, "logs": str(logs)}

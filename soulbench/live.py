@@ -29,13 +29,7 @@ def measure(options, results, user, team, rng, say, save) -> None:
     logs.mkdir(parents=True)
     results["logs"] = str(logs)
     sandbox = SandboxServer(SandboxConfig(queue_seconds=1.0, complete_seconds="2-10")).start()
-    env = {
-        "SOUL_SANDBOX": "1",
-        "SOUL_API_KEY": "bench",
-        "SOUL_API_BASE_URL": sandbox.url,
-        "SOUL_MAX_IN_FLIGHT": str(CAP),
-        "SOUL_PUBLIC_URL": "",
-    }
+    env = upstream.sandbox_env(sandbox.url, CAP)
     settings.SOUL_PUBLIC_URL = ""
     found = results["upstream"] = {}
     memory = results["memory"] = {}

@@ -191,14 +191,8 @@ def live_run(user, team, logs: Path, rng: random.Random, count: int = LIVE_JOB_S
     history = _seed_history(user, team, low, high, rng)
     sandbox = SandboxServer(SandboxConfig(queue_seconds=1.0, complete_seconds=LIVE_RANGE)).start()
     public_url, settings.SOUL_PUBLIC_URL = settings.SOUL_PUBLIC_URL, ""  # polling only
-    env = {
-        "SOUL_SANDBOX": "1",
-        "SOUL_API_KEY": "bench",
-        "SOUL_API_BASE_URL": sandbox.url,
-        # All in flight at once: the queue here is not what is measured.
-        "SOUL_MAX_IN_FLIGHT": str(count),
-        "SOUL_PUBLIC_URL": "",
-    }
+    # All in flight at once: the queue here is not what is measured.
+    env = upstream.sandbox_env(sandbox.url, cap=count)
     pks: list[int] = []
     try:
         cluster = processes.start_cluster(logs / "cluster-tracking.log", **env)
@@ -259,13 +253,7 @@ def _seed_history(user, team, low: float, high: float, rng: random.Random) -> li
 
 
 def _lags(pks: list[int], stats: dict, finished: bool, wall: float, low: float, high: float) -> dict:
-    lags = []
-    for upstream_id, downloaded_at in Job.objects.filter(
-        job_set_id__in=pks, downloaded_at__isnull=False
-    ).values_list("upstream_id", "downloaded_at"):
-        done = stats["completed_at"].get(upstream_id)
-        if done is not None:
-            lags.append(downloaded_at.timestamp() - done)
+    lags = upstream.image_lags(pks, stats)
     done_sets = JobSet.objects.filter(pk__in=pks, status__in=JobSet.TERMINAL).count() or 1
     return {
         "range_s": f"{low:g}-{high:g}",

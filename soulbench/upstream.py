@@ -67,6 +67,29 @@ class LagRun:
     notes: list[str] = field(default_factory=list)
 
 
+def image_lags(pks: list[int], stats: dict) -> list[float]:
+    """Seconds from the sandbox finishing each image (its stats' ``completed_at``) to it being stored."""
+    lags = []
+    for upstream_id, downloaded_at in Job.objects.filter(
+        job_set_id__in=pks, downloaded_at__isnull=False
+    ).values_list("upstream_id", "downloaded_at"):
+        done = stats["completed_at"].get(upstream_id)
+        if done is not None:
+            lags.append(downloaded_at.timestamp() - done)
+    return lags
+
+
+def sandbox_env(url: str, cap: int) -> dict[str, str]:
+    """The environment of a web server or cluster talking to the bench's sandbox, without webhooks."""
+    return {
+        "SOUL_SANDBOX": "1",
+        "SOUL_API_KEY": "bench",
+        "SOUL_API_BASE_URL": url,
+        "SOUL_MAX_IN_FLIGHT": str(cap),
+        "SOUL_PUBLIC_URL": "",
+    }
+
+
 def lag_run(sandbox: SandboxServer, user, team, count: int, spread: float, rng: random.Random) -> LagRun:
     """``count`` job sets over ``spread`` seconds; the gateway takes 2-10 s for each.
 
@@ -83,13 +106,7 @@ def lag_run(sandbox: SandboxServer, user, team, count: int, spread: float, rng: 
     finished = wait_finished(pks, timeout=spread + 180)
     wall = time.monotonic() - started
     stats = sandbox.stats()
-    lags = []
-    for upstream_id, downloaded_at in Job.objects.filter(
-        job_set_id__in=pks, downloaded_at__isnull=False
-    ).values_list("upstream_id", "downloaded_at"):
-        done = stats["completed_at"].get(upstream_id)
-        if done is not None:
-            lags.append(downloaded_at.timestamp() - done)
+    lags = image_lags(pks, stats)
     done_sets = JobSet.objects.filter(pk__in=pks, status__in=JobSet.TERMINAL).count() or 1
     requests = upstream_requests(stats)
     return LagRun(
