@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from generations.actions import queue
 from generations.ledger import budgets, rollup
-from generations.lifecycle import attempts, finish, send
-from generations.models import Attempt, Exploration, JobSet
+from generations.lifecycle import send
+from generations.models import Exploration, JobSet
 from generations.models.exploring import Plan
 
 Status = JobSet.Status
@@ -111,18 +112,8 @@ def cancel_rest(job_sets: list[JobSet], user) -> int:
     The caller passes only the job sets ``user`` may cancel (generations.queries.access.may_manage).
     Those already sent go on and are charged as usual.
     """
-    canceled = 0
-    for job_set in job_sets:
-        if job_set.status != Status.WAITING:
-            continue
-        with transaction.atomic():
-            done = finish.end(
-                job_set,
-                Status.CANCELED,
-                f"Canceled with the rest of its exploration (by {user.get_username()}). Nothing was charged.",
-                only_from=Status.WAITING,
-            )
-            if done:
-                attempts.note(job_set.pk, Attempt.Kind.QUEUE, f"cancel the rest ({user.get_username()})")
-                canceled += 1
-    return canceled
+    waiting = [job_set for job_set in job_sets if job_set.status == Status.WAITING]
+    return sum(
+        queue.cancel(js, user, why="with the rest of its exploration", what="cancel the rest")
+        for js in waiting
+    )

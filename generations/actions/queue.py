@@ -20,18 +20,21 @@ def _note(job_set_id: int, what: str, user) -> None:
     attempts.note(job_set_id, Attempt.Kind.QUEUE, f"{what} ({user.get_username()})")
 
 
-def cancel(job_set: JobSet, user) -> bool:
-    """Cancel a job set still waiting here (never sent, never charged). False if it had been sent."""
+def cancel(job_set: JobSet, user, why: str = "before it was sent", what: str = "cancel") -> bool:
+    """Cancel a job set still waiting here (never sent, never charged). False if it had been sent.
+
+    ``why`` completes its reason ("Canceled <why> (by …)"); ``what`` names the action in its history.
+    """
     with transaction.atomic():
         # Only from waiting: a worker may have claimed it for sending since it was read.
         done = finish.end(
             job_set,
             Status.CANCELED,
-            f"Canceled before it was sent (by {user.get_username()}). Nothing was charged.",
+            f"Canceled {why} (by {user.get_username()}). Nothing was charged.",
             only_from=Status.WAITING,
         )
         if done:
-            _note(job_set.pk, "cancel", user)
+            _note(job_set.pk, what, user)
     return bool(done)
 
 
