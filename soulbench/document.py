@@ -20,6 +20,7 @@ def page(header, cells, missed, collected, options, minutes) -> str:
         "",
         "## Machine",
         "",
+        machine.code_line(),
         *machine.facts(),
         *[f"- Database: {label}" for label, _ in collected],
         *machine.speed_lines(collected),

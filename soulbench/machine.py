@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import subprocess
 import time
+from pathlib import Path
 
 import django
 
@@ -64,3 +66,21 @@ def facts() -> list[str]:
         f"- Python {platform.python_version()}, Django {django.get_version()}, "
         f"SQLite {sqlite3.sqlite_version}",
     ]
+
+
+def code_line(folder: Path | None = None) -> str:
+    """Which code was measured: the commit checked out, and whether files differed from it."""
+    folder = folder or Path(__file__).resolve().parent.parent
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(["git", *arguments], cwd=folder, capture_output=True, text=True, timeout=30)
+        if done.returncode:
+            raise OSError(done.stderr.strip())
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=10", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "- Code: not a git checkout (commit unknown)"
+    return f"- Code: commit {commit}" + (", with uncommitted changes" if changed else "")

@@ -1,6 +1,8 @@
-"""make bench's page timing: it counts a page's queries and times them finely enough to read."""
+"""make bench: a page's queries counted and timed finely enough to read; the code it measured named."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 
@@ -19,3 +21,22 @@ def test_a_pages_queries_are_counted_and_timed_below_a_millisecond(alice, media_
     assert 0 < timing.sql_ms < timing.p95_ms
     assert 0 < timing.slowest_ms <= timing.sql_ms
     assert timing.slowest_sql.startswith("SELECT")
+
+
+def test_the_page_names_the_commit_measured_and_says_when_files_differed_from_it(tmp_path):
+    from soulbench import machine
+
+    def git(*arguments):
+        subprocess.run(["git", *arguments], cwd=tmp_path, check=True, capture_output=True)
+
+    assert machine.code_line(tmp_path) == "- Code: not a git checkout (commit unknown)"
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("one")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=10", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
+    assert machine.code_line(tmp_path) == f"- Code: commit {commit}"
+    (tmp_path / "a.txt").write_text("two")
+    assert machine.code_line(tmp_path) == f"- Code: commit {commit}, with uncommitted changes"

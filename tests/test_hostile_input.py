@@ -481,4 +481,3 @@ def test_the_walk_covers_the_sites_own_pages_admin_and_accounts():
     assert {"/", "/bulk/", "/team/budgets/", "/job-sets/<pk>/reuse/", "/spend/", "/compare/"} <= labels
     assert any(label.startswith("/admin/") for label in labels)
     assert "/accounts/login/" in labels
-

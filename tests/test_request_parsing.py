@@ -18,7 +18,6 @@ from tests.test_hostile_input import snapshot
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def member_client(alice):
     client = Client(raise_request_exception=False)

@@ -220,3 +220,47 @@ def test_the_fts_query_quotes_every_trigram_and_keeps_long_terms_short():
     assert search.fts_query("abab") == '"aba" AND "bab"'
     long = search.fts_query("x" * 10 + "".join(chr(0x4E00 + n) for n in range(100)))
     assert long.count(" AND ") == search.MAX_TRIGRAMS - 1
+
+
+def test_paging_newest_first_through_windows_of_ids_misses_and_repeats_nothing(alice, team_a, monkeypatch):
+    # On PostgreSQL a term between rare and common is read a window of ids at a time; here every
+    # term counts as such, with windows of 10 and 80 ids, and a status filter leaves some windows
+    # short of a page. Every page must still be exactly the next ones in the plain order.
+    monkeypatch.setattr(search, "PG_COMMON", -1)
+    monkeypatch.setattr(search, "PG_WINDOWED_SHARE", 1)
+    monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
+    monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the true count
+    now = timezone.now()
+    rows = [
+        JobSet(
+            user=alice,
+            team=team_a,
+            prompt=f"needle {n}" if n % 3 == 0 else f"hay {n}",
+            width_and_height="1536x2048",
+            quality="720p",
+            batch_size=1,
+            price="0.15",
+            status=JobSet.Status.FAILED if n % 5 == 0 else JobSet.Status.COMPLETED,
+            charge=JobSet.Charge.CHARGED,
+            created_at=now,
+        )
+        for n in range(240)
+    ]
+    JobSet.objects.bulk_create(rows)
+    for status in ("", "failed"):
+        filters = gallery.Filters(team=team_a, q="needle", status=status)
+        plain = JobSet.objects.filter(prompt__icontains="needle").order_by("-pk")
+        if status:
+            plain = plain.filter(status=JobSet.Status.FAILED)
+        expected = list(plain.values_list("pk", flat=True))
+        assert len(expected) == (16 if status else 80)
+        seen, before = [], None
+        while True:
+            shown = [job_set.pk for job_set in gallery.page(alice, filters, before=before, size=7)]
+            seen += shown
+            if len(shown) < 7:
+                break
+            before = shown[-1]
+        assert seen == expected, status
+    parts = search.newest_first(gallery.job_sets(alice, filters), "needle", None, 7)
+    assert len(parts) == (3 if connection.vendor == "postgresql" else 1)

@@ -71,9 +71,10 @@ def finished(pks: list[int]) -> int:
 
 def all_settled(pks: list[int]) -> bool:
     rows = JobSet.objects.filter(pk__in=pks)
-    return not rows.exclude(status__in=JobSet.TERMINAL).exists() and not rows.filter(
-        status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED
-    ).exists()
+    return (
+        not rows.exclude(status__in=JobSet.TERMINAL).exists()
+        and not rows.filter(status=Status.UNCONFIRMED, charge=JobSet.Charge.RESERVED).exists()
+    )
 
 
 def test_a_soak_of_200_job_sets_through_faults_and_two_cluster_kills_loses_and_doubles_nothing(

@@ -185,7 +185,7 @@ CARD_JOB_FIELDS = ("job_set_id", "index", "status", "image", "preview", "raw_url
 def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZE) -> list[JobSet]:
     """One page of the view in its sort, after the card ``before`` (the last one seen, whatever the sort)."""
     found: list[JobSet] = []
-    for part in _parts(user, job_sets(user, filters), filters.sort, before):
+    for part in _parts(user, job_sets(user, filters), filters, before, size):
         if len(found) == size:
             break
         part = (
@@ -197,14 +197,20 @@ def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZ
     return found
 
 
-def _parts(user, query: QuerySet[JobSet], sort: str, after: int | None) -> list[QuerySet[JobSet]]:
-    """``query`` in the order ``sort`` says, from just after the job set ``after``: the parts to read in turn.
+def _parts(
+    user, query: QuerySet[JobSet], filters: Filters, after: int | None, size: int
+) -> list[QuerySet[JobSet]]:
+    """``query`` in the order its filters' sort says, from just after the job set ``after``: the
+    parts to read in turn.
 
     Keyset paging on ids in every sort, so cards arriving or being starred meanwhile never make
     a page repeat or skip one already loaded in the same part. "Starred first" is two parts (yours
     starred, then the rest), each newest first: each read walks the id index and stops at a page,
     where one ORDER BY over "is it starred" would have to test every job set of the view first.
+    Newest first with a search term, the search may split the read into windows of ids
+    (``search.newest_first``).
     """
+    sort = filters.sort
     if sort == "oldest":
         return [(query if after is None else query.filter(id__gt=after)).order_by("id")]
     if sort == "starred":
@@ -217,7 +223,8 @@ def _parts(user, query: QuerySet[JobSet], sort: str, after: int | None) -> list[
         if Favourite.objects.filter(user=user, job__job_set_id=after).exists():
             return [starred.filter(id__lt=after), rest]  # still in the starred part
         return [rest.filter(id__lt=after)]
-    return [(query if after is None else query.filter(id__lt=after)).order_by("-id")]
+    newest = (query if after is None else query.filter(id__lt=after)).order_by("-id")
+    return search.newest_first(newest, filters.q, after, size) if filters.q else [newest]
 
 
 def card_jobs(hidden: bool = False) -> Prefetch:

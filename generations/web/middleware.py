@@ -27,8 +27,10 @@ class RefuseNulBytes:
             return render(
                 request,
                 "generations/refused.html",
-                {"reason": "The request held a character that cannot be stored (a NUL byte). "
-                 "Remove it and try again."},
+                {
+                    "reason": "The request held a character that cannot be stored (a NUL byte). "
+                    "Remove it and try again."
+                },
                 status=400,
             )
         return self.get_response(request)
