@@ -77,6 +77,25 @@
   });
 })();
 
+// The gallery's filters send only what is set, so the address pushed into the history reads
+// "?q=fox&status=failed", not every empty field of the form (a reload or a shared link gives
+// the same view either way).
+document.addEventListener("htmx:configRequest", function (event) {
+  var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form.filters");
+  if (!form || event.detail.verb !== "get") return;
+  var parameters = event.detail.parameters;
+  var names = [];
+  if (typeof parameters.keys === "function") {
+    for (var name of parameters.keys()) names.push(name);
+  } else {
+    names = Object.keys(parameters);
+  }
+  names.forEach(function (name) {
+    var value = typeof parameters.get === "function" ? parameters.get(name) : parameters[name];
+    if (value === "" || value === null) delete parameters[name];
+  });
+});
+
 // The team switcher submits as soon as a team is chosen (its button is for no-JS use).
 (function () {
   "use strict";
