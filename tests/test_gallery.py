@@ -202,6 +202,24 @@ def test_each_filter_narrows_the_gallery_and_lives_in_the_url(client, alice, tea
     assert "must look like" in client.get("/?from=yesterday").content.decode()
 
 
+def test_a_filter_asked_for_by_htmx_gets_the_gallery_alone_and_a_history_restore_the_whole_page(client, alice):
+    make_finished(alice, "a red fox")
+    make_finished(alice, "a blue whale")
+    client.force_login(alice)
+    full = client.get("/?q=fox").content.decode()
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-section"}
+    section = client.get("/?q=fox", **htmx).content.decode()
+    assert 'id="gallery-section"' in section and cards(section) == cards(full) == 1
+    assert ">a red fox</p>" in section and 'value="fox"' in section  # the cards and the filters as set
+    assert 'id="generate-form"' in full and 'id="generate-form"' not in section
+    assert "<html" not in section
+    # The filters' errors are drawn beside them in the fragment too.
+    assert "must look like" in client.get("/?from=yesterday", **htmx).content.decode()
+    # Going back to a page htmx no longer holds asks for it whole.
+    restored = client.get("/?q=fox", **htmx, HTTP_HX_HISTORY_RESTORE_REQUEST="true").content.decode()
+    assert 'id="generate-form"' in restored
+
+
 def test_bulk_star_file_hide_and_undo(client, alice, team_a):
     job_sets = [make_finished(alice, f"image {n}") for n in range(3)]
     ids = [js.jobs.get().pk for js in job_sets]

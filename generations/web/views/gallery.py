@@ -67,17 +67,25 @@ def gallery(request: HttpRequest) -> HttpResponse:
     context = _gallery_context(request, parsing.required_id(before) if before else None)
     if request.htmx and before:
         return render(request, "generations/gallery.html#more", context)
-    context["form"] = _form(request, styles=context["styles"])
     context["tile_size"] = _tile_size(request)
+    # A filter, a search as it is typed or a change of whose work: htmx swaps in the gallery
+    # alone, so the form and the price beside it are neither built nor drawn (a third of the page).
+    if request.htmx and request.htmx.target == "gallery-section" and not request.htmx.history_restore_request:
+        return render(request, "generations/gallery.html#gallery-section", _with_bulk_error(request, context))
+    context["form"] = _form(request, styles=context["styles"])
     # Whether an image can be the form's reference (pasted, dropped, from the viewer): an upload
     # needs an address the gateway can fetch it from.
     context["uploads_possible"] = references.uploads_possible()
     context.update(_price_context(request, {}))
-    # A bulk action's error about the collection is drawn beside the collection picker.
+    return render(request, "generations/gallery.html", _with_bulk_error(request, context))
+
+
+def _with_bulk_error(request: HttpRequest, context: dict) -> dict:
+    """``context`` with a bulk action's error about the collection, drawn beside the collection picker."""
     context["bulk_error"] = next(
         (str(m) for m in messages.get_messages(request) if "bulk-collection" in m.extra_tags), None
     )
-    return render(request, "generations/gallery.html", context)
+    return context
 
 
 # The gallery's image size, which static/js/studio.js keeps in a cookie: drawn by the server at
