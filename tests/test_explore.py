@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from generations.models import Budget, Exploration, Job, JobSet, Style
+from generations.models import Budget, Exploration, Favourite, Job, JobSet, Style
 from generations.web import sheet_png
 from tests.factories import make_job_set, png
 
@@ -419,3 +419,32 @@ def test_explorations_racing_for_the_budget_never_overrun_it_and_none_is_sent_in
     assert sorted(outcomes) == ["refused", "refused", "sent", "sent"]
     assert JobSet.objects.count() == 12 and Exploration.objects.count() == 2
     assert all(exploration.job_sets.count() == 6 for exploration in Exploration.objects.all())
+
+
+@pytest.mark.parametrize("sort", ["", "oldest", "starred"])
+def test_an_exploration_longer_than_a_page_is_drawn_once_however_the_gallery_pages(
+    client, alice, team_a, sort
+):
+    before = [make_job_set(alice, prompt=f"plain before {n}") for n in range(3)]
+    exploration = Exploration.objects.create(
+        user=alice, team=team_a, prompt="a lighthouse", count=30, price=Decimal("4.50")
+    )
+    members = [make_job_set(alice, prompt=f"a lighthouse, take {n}") for n in range(30)]
+    JobSet.objects.filter(pk__in=[js.pk for js in members]).update(exploration=exploration)
+    after = [make_job_set(alice, prompt=f"plain after {n}") for n in range(3)]
+    if sort == "starred":
+        finish(members[5])
+        Favourite.objects.create(user=alice, job=members[5].jobs.get())
+    client.force_login(alice)
+    group = f'id="exploration-{exploration.pk}"'
+    pages, url = [], f"/?sort={sort}"
+    while url:
+        page = client.get(url, HTTP_HX_REQUEST="true" if pages else "").content.decode()
+        pages.append(page)
+        more = [part.split('"')[0] for part in page.split('hx-get="?')[1:] if "before=" in part.split('"')[0]]
+        url = "/?" + html.unescape(more[0]) if more else ""
+    assert len(pages) >= 2  # 36 job sets: the exploration runs over the first page's end
+    assert sum(page.count(group) for page in pages) == 1
+    shown = "".join(pages)
+    for job_set in [*before, *after]:
+        assert shown.count(f">{job_set.prompt}</p>") == 1, job_set.prompt

@@ -202,7 +202,9 @@ def test_each_filter_narrows_the_gallery_and_lives_in_the_url(client, alice, tea
     assert "must look like" in client.get("/?from=yesterday").content.decode()
 
 
-def test_a_filter_asked_for_by_htmx_gets_the_gallery_alone_and_a_history_restore_the_whole_page(client, alice):
+def test_a_filter_asked_for_by_htmx_gets_the_gallery_alone_and_a_history_restore_the_whole_page(
+    client, alice
+):
     make_finished(alice, "a red fox")
     make_finished(alice, "a blue whale")
     client.force_login(alice)

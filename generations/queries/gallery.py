@@ -197,6 +197,28 @@ def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZ
     return found
 
 
+def drawn_before(user, filters: Filters, page_job_sets: list[JobSet], before: int | None) -> set[int]:
+    """The explorations among ``page_job_sets`` whose group card an earlier page of the view drew.
+
+    An exploration's job sets show as one group card, drawn where the first of them comes in the
+    view's order; a page after the cursor ``before`` leaves out those that came before it (one
+    query, none on the first page or without explorations).
+    """
+    ids = {job_set.exploration_id for job_set in page_job_sets if job_set.exploration_id}
+    if before is None or not ids:
+        return set()
+    earlier = Q(id__lt=before) if filters.sort == "oldest" else Q(id__gt=before)
+    if filters.sort == "starred":
+        # The starred part comes first (see _parts): past it, every starred job set came earlier.
+        mine = Favourite.objects.filter(user=user).values("job__job_set_id")
+        if Favourite.objects.filter(user=user, job__job_set_id=before).exists():
+            earlier = Q(pk__in=mine, id__gt=before)
+        else:
+            earlier = Q(pk__in=mine) | Q(id__gt=before)
+    shown = job_sets(user, filters).filter(earlier, exploration_id__in=ids)
+    return set(shown.values_list("exploration_id", flat=True).distinct())
+
+
 def _parts(
     user, query: QuerySet[JobSet], filters: Filters, after: int | None, size: int
 ) -> list[QuerySet[JobSet]]:

@@ -38,9 +38,10 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
     team = membership.team if membership else None
     filters, filter_form = query_forms.gallery_filters(team, request.GET)
     job_sets = browse.page(request.user, filters, before=before)
+    drawn = browse.drawn_before(request.user, filters, job_sets, before)
     # The cards look up their own stars and queue places (generations.web.cards).
     return dict(
-        job_sets=job_sets,
+        job_sets=[job_set for job_set in job_sets if job_set.exploration_id not in drawn],
         filters=filters,
         filter_form=filter_form,
         query=filters.query_string(),
@@ -52,6 +53,7 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         styles=browse.styles(),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
+        # The cursor follows the page as read, group cards left out or not.
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
         # An empty gallery whose images are all hidden says so, rather than "nothing here yet".
         all_hidden=not job_sets
