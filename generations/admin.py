@@ -13,6 +13,7 @@ from generations.models import (
     Attempt,
     Budget,
     Character,
+    Exploration,
     GatewayState,
     Job,
     JobSet,
@@ -377,3 +378,50 @@ class CharacterAdmin(admin.ModelAdmin):
     list_display = ["name", "team", "upstream_id", "created_by", "created_at"]
     list_filter = ["team"]
     search_fields = ["name", "upstream_id"]
+
+
+class ExplorationJobSetInline(admin.TabularInline):
+    """An exploration's job sets, one per combination, in the order they were made."""
+
+    model = JobSet
+    fk_name = "exploration"
+    extra = 0
+    can_delete = False
+    fields = ["exploration_index", "exploration_label", "status", "price", "charge", "finished_at"]
+    readonly_fields = fields
+    ordering = ["exploration_index"]
+    show_change_link = True
+    verbose_name_plural = "Job sets (one per combination)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Exploration)
+class ExplorationAdmin(admin.ModelAdmin):
+    """A record of what was tried several ways at once: read here, managed through its job sets."""
+
+    list_display = ["id", "title", "short_prompt", "user", "team", "count", "price", "created_at"]
+    list_filter = ["team", "user", "created_at"]
+    search_fields = ["prompt", "=id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "team"]
+    fields = ["user", "team", "created_at", "prompt", "title", "axes", "count", "price", "request"]
+    readonly_fields = fields
+    inlines = [ExplorationJobSetInline]
+
+    @admin.display(description="Prompt")
+    def short_prompt(self, exploration):
+        prompt = exploration.prompt
+        return prompt if len(prompt) <= 60 else prompt[:59] + "…"
+
+    @admin.display(description="What varies")
+    def title(self, exploration):
+        return exploration.title
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Its job sets are records of money spent (JobSetAdmin deletes none either).
+        return False

@@ -448,3 +448,23 @@ def test_an_exploration_longer_than_a_page_is_drawn_once_however_the_gallery_pag
     shown = "".join(pages)
     for job_set in [*before, *after]:
         assert shown.count(f">{job_set.prompt}</p>") == 1, job_set.prompt
+
+
+def test_admins_read_an_exploration_and_its_job_sets_but_neither_add_nor_delete_one(
+    admin_client, alice, team_a
+):
+    exploration = Exploration.objects.create(
+        user=alice, team=team_a, prompt="a lighthouse at dusk", count=2, price=Decimal("0.30")
+    )
+    for index, label in enumerate(("Realistic · seed 11", "Realistic · seed 12")):
+        job_set = make_job_set(alice, prompt="a lighthouse at dusk")
+        JobSet.objects.filter(pk=job_set.pk).update(
+            exploration=exploration, exploration_index=index, exploration_label=label
+        )
+    listing = text(admin_client.get("/admin/generations/exploration/?q=lighthouse"))
+    assert "a lighthouse at dusk" in listing and "Repeat" in listing
+    page = text(admin_client.get(f"/admin/generations/exploration/{exploration.pk}/change/"))
+    assert "Realistic · seed 11" in page and "Realistic · seed 12" in page
+    assert admin_client.get("/admin/generations/exploration/add/").status_code == 403
+    deleted = admin_client.post(f"/admin/generations/exploration/{exploration.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403 and Exploration.objects.filter(pk=exploration.pk).exists()
