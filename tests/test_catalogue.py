@@ -208,6 +208,36 @@ def test_an_upload_goes_upstream_as_a_signed_link_that_serves_only_that_file_unt
     assert references.resolve(path.split("/")[2]) is None
 
 
+def test_the_form_keeps_an_uploaded_reference_for_the_next_request_until_it_is_removed(
+    client, alice, settings
+):
+    settings.SOUL_PUBLIC_URL = "https://soul.example.com"
+    client.force_login(alice)
+    first = client.post(
+        "/generate/", {**FORM, "image_reference_upload": upload_file()}, HTTP_HX_REQUEST="true"
+    )
+    assert first.status_code == 200
+    upload = ReferenceUpload.objects.get()
+    answer = first.content.decode()
+    # The next form carries the upload by its key and says so, with a way to drop it.
+    assert re.search(rf'name="reference_upload_key" value="{upload.key}"', answer)
+    assert "data-drop-reference" in answer
+    again = client.post(
+        "/generate/",
+        {**FORM, "prompt": "a second take", "reference_upload_key": str(upload.key)},
+        HTTP_HX_REQUEST="true",
+    )
+    assert again.status_code == 200
+    second = JobSet.objects.get(prompt="a second take")
+    assert second.reference_upload == upload and ReferenceUpload.objects.count() == 1
+    # Removed (the key emptied, the kind set to none): the next request has no reference.
+    plain = {**FORM, "prompt": "no reference now", "image_reference_type": "", "reference_upload_key": ""}
+    assert client.post("/generate/", plain, HTTP_HX_REQUEST="true").status_code == 200
+    third = JobSet.objects.get(prompt="no reference now")
+    assert third.reference_upload is None and not third.soul_request().image_reference_type
+    assert "data-drop-reference" not in client.get("/").content.decode()
+
+
 # --- Use these settings ----------------------------------------------------------------------
 
 

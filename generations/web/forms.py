@@ -455,10 +455,13 @@ class GenerateForm(forms.Form):
                 text = text.replace(api_name, f"“{self.label_of(api_name)}”")
         return text
 
-    def next_initial(self) -> dict:
+    def next_initial(self, upload_key=None) -> dict:
         """After a submit the form keeps the prompt and its options (people iterate on one idea; the
-        form has a clear button), and keeps the seed only if asked."""
+        form has a clear button), and keeps the seed only if asked. ``upload_key``: the reference
+        image just uploaded with it, kept by its key (a file field cannot be filled again)."""
         data = {k: v for k, v in self.cleaned_data.items() if k != "image_reference_upload"}
+        if upload_key:
+            data["reference_upload_key"] = upload_key
         if not data.get("keep_seed"):
             data.pop("seed", None)
         if data.get("style_id"):

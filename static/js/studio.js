@@ -53,6 +53,18 @@
     }
     var use = event.target.closest("[data-use-reference]");
     if (use) useAsReference(use.getAttribute("data-use-reference"));
+    // The reference image kept from an earlier upload: the next request goes without it.
+    var drop = event.target.closest("[data-drop-reference]");
+    if (drop && form()) {
+      var key = form().querySelector('[name="reference_upload_key"]');
+      if (key) key.value = "";
+      var note = drop.closest("[data-kept-reference]");
+      if (note) note.remove();
+      // Nor its kind: a kind without an image is refused. A URL typed in stays, with its kind.
+      var type = form().querySelector('[name="image_reference_type"]');
+      var link = form().querySelector('[name="image_reference_image_url"]');
+      if (type && !(link && link.value)) { type.value = ""; type.dispatchEvent(new Event("change", { bubbles: true })); }
+    }
   });
 
   // The floating "New image" button shows only while the form is out of view.

@@ -145,7 +145,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if not request.htmx:
         messages.success(request, "Sent to the queue.")
         return redirect("gallery")
-    next_form = _form(request, initial=form.next_initial())
+    next_form = _form(request, initial=form.next_initial(job_set.reference_upload.key if upload else None))
     context = {"form": next_form, "new_job_sets": [job_set], **_price_context(request, request.POST)}
     return spend_changed(render(request, "generations/gallery.html#generate-success", context))
 
