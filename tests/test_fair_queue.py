@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -144,6 +145,35 @@ def test_the_line_is_the_order_pick_next_would_take_it():
         by_user[chosen.user_id] = by_user.get(chosen.user_id, 0) + 1
         by_team[chosen.team_id] = by_team.get(chosen.team_id, 0) + 1
     assert taken == [item.id for item in line[:4]]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_line_is_pick_next_taken_again_and_again_for_any_mix_of_people_teams_shares_and_pauses(seed):
+    rng = random.Random(seed)
+    waiting = [
+        queueing.Waiting(
+            n,
+            rng.randrange(6),
+            rng.choice([None, 1, 2, 3]),
+            T0 + timedelta(seconds=rng.randrange(40)),  # equal ages too: the id decides
+        )
+        for n in range(rng.randrange(1, 120))
+    ]
+    by_user = {user: rng.randrange(3) for user in range(6) if rng.random() < 0.5}
+    by_team = {team: rng.randrange(4) for team in (None, 1, 2, 3) if rng.random() < 0.5}
+    shares = {team: rng.randrange(1, 12) for team in (1, 2, 3) if rng.random() < 0.4}
+    paused = {team for team in (1, 2, 3) if rng.random() < 0.2}
+    line = [item.id for item in queueing.order(waiting, by_user, by_team, shares, paused)]
+    # The sender's own rule, one pick at a time; what it never takes (a team at its share) goes
+    # last, oldest first; a paused team's have no place.
+    rest, users, teams, taken = list(waiting), dict(by_user), dict(by_team), []
+    while (chosen := queueing.pick_next(rest, users, teams, 0, 10**6, shares, paused)) is not None:
+        taken.append(chosen.id)
+        rest.remove(chosen)
+        users[chosen.user_id] = users.get(chosen.user_id, 0) + 1
+        teams[chosen.team_id] = teams.get(chosen.team_id, 0) + 1
+    held = sorted((item for item in rest if item.team_id not in paused), key=lambda i: (i.created_at, i.id))
+    assert line == taken + [item.id for item in held]
 
 
 BOUND = [

@@ -15,7 +15,7 @@ teammate's go within the next two (docs/DECISIONS.md, "A fair queue").
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,25 +77,57 @@ def order(
     of a team that has reached its share come after the rest, oldest first, since they go
     only as that team's own slots free. The site-wide limit does not change the order, only
     when the first goes, so it is not asked.
+
+    One person's job sets in one team share both counts, so they go oldest first: each such
+    queue offers only its oldest. Within a team, the team's count is the same for all, so a
+    heap per team orders its people's oldest by (person's count, age); each pick compares the
+    teams' bests. A pick costs a few heap steps and one look per team, where keeping every job
+    set in one heap re-sorted all of a person's others after each of their picks (1,000
+    waiting took 0.1 s, 10,000 took 12 s).
     """
     by_user: Counter = Counter(in_flight_by_user)
     by_team: Counter = Counter(in_flight_by_team)
-    heap = [(_key(item, by_user, by_team), item) for item in waiting if item.team_id not in paused_teams]
-    heapq.heapify(heap)
+    queues: dict[tuple[int, int | None], deque[Waiting]] = defaultdict(deque)
+    for item in sorted(waiting, key=lambda item: (item.created_at, item.id)):
+        if item.team_id not in paused_teams:
+            queues[(item.user_id, item.team_id)].append(item)
+    # Per team: (person's count, age, id, person) of each of its people's oldest.
+    teams: dict[int | None, list] = defaultdict(list)
+    for (user_id, team_id), queue in queues.items():
+        teams[team_id].append((by_user[user_id], queue[0].created_at, queue[0].id, user_id))
+    for heap in teams.values():
+        heapq.heapify(heap)
     line: list[Waiting] = []
     held: list[Waiting] = []
-    while heap:
-        key, item = heapq.heappop(heap)
-        current = _key(item, by_user, by_team)
-        if current != key:
-            # Counts only grow, so a stale key is only ever too small: put it back re-keyed.
-            heapq.heappush(heap, (current, item))
-            continue
-        if _team_full(item.team_id, by_team, team_caps):
-            held.append(item)
-            continue
-        line.append(item)
-        by_user[item.user_id] += 1
-        by_team[item.team_id] += 1
+    while teams:
+        best = None
+        for team_id in list(teams):
+            heap = teams[team_id]
+            if _team_full(team_id, by_team, team_caps):
+                held.extend(item for *_, user_id in heap for item in queues[(user_id, team_id)])
+                del teams[team_id]
+                continue
+            # A person's count grows with their picks in other teams too: an entry is only ever
+            # too small, so once the top is current it is the least.
+            while heap[0][0] != by_user[heap[0][3]]:
+                _, created_at, item_id, user_id = heapq.heappop(heap)
+                heapq.heappush(heap, (by_user[user_id], created_at, item_id, user_id))
+            count, created_at, item_id, _ = heap[0]
+            key = (count, by_team[team_id], created_at, item_id)
+            if best is None or key < best[0]:
+                best = (key, team_id)
+        if best is None:
+            break
+        team_id = best[1]
+        heap = teams[team_id]
+        user_id = heapq.heappop(heap)[3]
+        queue = queues[(user_id, team_id)]
+        line.append(queue.popleft())
+        by_user[user_id] += 1
+        by_team[team_id] += 1
+        if queue:
+            heapq.heappush(heap, (by_user[user_id], queue[0].created_at, queue[0].id, user_id))
+        if not heap:
+            del teams[team_id]
     line.extend(sorted(held, key=lambda item: (item.created_at, item.id)))
     return line
