@@ -274,7 +274,7 @@ def test_a_hidden_tab_counts_finished_images_in_its_title_and_notifies_if_asked(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_nothing_serious_on_the_gallery_spend_queue_and_team_pages(
+def test_axe_finds_nothing_serious_on_the_gallery_spend_queue_team_and_characters_pages(
     browser, live_server, alice, scheme
 ):
     from axe_playwright_python.sync_playwright import Axe
@@ -287,7 +287,7 @@ def test_axe_finds_nothing_serious_on_the_gallery_spend_queue_and_team_pages(
     tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
     for width, height in ((1280, 720), (390, 844)):
         context, page = _open(browser, live_server, width, height, color_scheme=scheme)
-        for path in ("/", "/spend/", "/queue/", "/team/"):
+        for path in ("/", "/spend/", "/queue/", "/team/", "/characters/"):
             page.goto(f"{live_server.url}{path}")
             page.wait_for_load_state("networkidle")
             results = axe.run(page, options={"runOnly": {"type": "tag", "values": tags}})
