@@ -3,6 +3,7 @@ the limit, clear errors for bad input, the contact sheet and its actions, spend,
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import threading
@@ -351,6 +352,17 @@ def test_the_spend_page_shows_each_combination_and_the_explorations_total(client
     assert "$0.90" in row and "6 requests" in row
     for style in styles:
         assert f"{style.name} · seed 11" in page and f"{style.name} · seed 12" in page
+    # The export says which exploration each row belongs to and which combination it tried.
+    rows = list(csv.DictReader(io.StringIO(client.get("/spend/export.csv?scope=mine").content.decode())))
+    assert {row["exploration"] for row in rows} == {str(exploration.pk)}
+    assert sorted(row["combination"] for row in rows) == sorted(
+        f"{style.name} · seed {seed}" for style in styles for seed in (11, 12)
+    )
+    plain = make_job_set(alice, prompt="not explored")
+    rows = csv.DictReader(io.StringIO(client.get("/spend/export.csv?scope=mine").content.decode()))
+    assert [(row["exploration"], row["combination"]) for row in rows if row["job_set"] == str(plain.pk)] == [
+        ("", "")
+    ]
 
 
 def test_a_single_axis_runs_across_one_row(client, alice):

@@ -89,6 +89,8 @@ def spend_csv(request: HttpRequest) -> HttpResponse:
             "quality",
             "batch_size",
             "style",
+            "exploration",
+            "combination",
             "status",
             "charge",
             "price",
@@ -107,6 +109,9 @@ def spend_csv(request: HttpRequest) -> HttpResponse:
                 job_set.quality,
                 job_set.batch_size,
                 job_set.style.name if job_set.style else "General (default)",
+                # One of an exploration's combinations: which exploration, and what this one tried.
+                job_set.exploration_id or "",
+                job_set.exploration_label,
                 job_set.status,
                 job_set.charge,
                 f"{job_set.price:.2f}",
