@@ -51,18 +51,19 @@ TRIGRAM = 3
 # common enough that the newest-first scan fills a page within about 24 * rows / CAP rows
 # (12,000 at 1,000,000 job sets, a few ms), while listing CAP candidates costs about as much.
 CAP = 2000
-# PostgreSQL: a term the planner expects in more rows than this is scanned for newest first
-# (a page within about 24 * rows / PG_COMMON rows); fewer, and its matches are read through the
-# index (each costs a heap visit, about 10 us). Tuned at 1,000,000 job sets, where the two ways
-# cost the same near 2,000 matches.
-PG_COMMON = 2000
+# PostgreSQL: a term the planner expects in at most this many rows has all its matches read
+# through the index (each a heap visit of about 12 us: 45 matches cost well under 1 ms, a year's
+# 2,365 at 1,000,000 job sets 29 ms); more, and a page is read newest first, by windows of ids
+# (``newest_first``) or by the scan. The estimate for that year swung between 1,862 and 3,722
+# from one ANALYZE to the next, so the line sits well below where the windows start to pay.
+PG_COMMON = 500
 # PostgreSQL: a term in fewer than one row in this many is common enough to scan for but rare
 # enough that the scan reads thousands of rows for a page (a year: about 7,000 at 1,000,000 job
 # sets, 7 ms). Its newest matches are read through the index a window of ids at a time instead
 # (``newest_first``); a more common term's page is within a few hundred rows of the newest.
 PG_WINDOWED_SHARE = 100
 # The first window is expected to hold this many pages of matches; each next one is WIDER times
-# as wide, and the last part is the rest of the table, scanned.
+# as wide, and the last part is every older match.
 WINDOW_PAGES = 2
 WIDER = 8
 # How long an estimate stays good: a page and its "Show older" pages ask for the same term.
@@ -189,7 +190,7 @@ def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: in
     ``PG_WINDOWED_SHARE``): there the first part is a window of the newest ids expected to hold
     ``WINDOW_PAGES`` pages of matches, whose matches the index lists (``MatchingIds`` within the
     window: 2 ms for a year at 1,000,000 job sets, against 7 ms scanning for it); the next is
-    ``WIDER`` times as wide; the last is everything older, scanned. The view's other filters
+    ``WIDER`` times as wide; the last is every older match. The view's other filters
     (a person, a status, dates) can leave a window short of a page; the next part goes on.
     """
     connection = connections[query.db]
@@ -216,7 +217,11 @@ def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: in
         # The first window has no ceiling: ids newer than ``newest`` (just stored) belong in it.
         parts.append(query.filter(MatchingIds(F("pk"), term, floor=floor, ceiling=ceiling)))
         ceiling, width = floor, width * WIDER
-    return [*parts, query.filter(pk__lt=floor)] if parts else [query]
+    if not parts:
+        return [query]
+    # The rest through the index too: at most every match once, where scanning for a term the
+    # estimate overstated would read the whole team.
+    return [*parts, query.filter(MatchingIds(F("pk"), term, ceiling=floor))]
 
 
 def fts_query(term: str) -> str:
