@@ -439,9 +439,9 @@ def test_an_exploration_longer_than_a_page_is_drawn_once_however_the_gallery_pag
 ):
     before = [make_job_set(alice, prompt=f"plain before {n}") for n in range(3)]
     exploration = Exploration.objects.create(
-        user=alice, team=team_a, prompt="a lighthouse", count=30, price=Decimal("4.50")
+        user=alice, team=team_a, prompt="a lighthouse", count=50, price=Decimal("7.50")
     )
-    members = [make_job_set(alice, prompt=f"a lighthouse, take {n}") for n in range(30)]
+    members = [make_job_set(alice, prompt=f"a lighthouse, take {n}") for n in range(50)]
     JobSet.objects.filter(pk__in=[js.pk for js in members]).update(exploration=exploration)
     after = [make_job_set(alice, prompt=f"plain after {n}") for n in range(3)]
     if sort == "starred":
@@ -449,13 +449,19 @@ def test_an_exploration_longer_than_a_page_is_drawn_once_however_the_gallery_pag
         Favourite.objects.create(user=alice, job=members[5].jobs.get())
     client.force_login(alice)
     group = f'id="exploration-{exploration.pk}"'
-    pages, url = [], f"/?sort={sort}"
+    pages, urls, url = [], [], f"/?sort={sort}"
     while url:
         page = client.get(url, HTTP_HX_REQUEST="true" if pages else "").content.decode()
         pages.append(page)
+        urls.append(url)
         more = [part.split('"')[0] for part in page.split('hx-get="?')[1:] if "before=" in part.split('"')[0]]
         url = "/?" + html.unescape(more[0]) if more else ""
-    assert len(pages) >= 2  # 36 job sets: the exploration runs over the first page's end
+    assert len(pages) >= 3  # 56 job sets: the exploration fills a whole page of its own
+    # That page, opened whole (the "Show older" link without JavaScript), draws no card and does
+    # not say the gallery is empty: it goes on to older ones.
+    for url in urls[1:]:
+        whole = client.get(url).content.decode()
+        assert "Nothing here yet" not in whole and "Nothing matches" not in whole, url
     assert sum(page.count(group) for page in pages) == 1
     shown = "".join(pages)
     for job_set in [*before, *after]:

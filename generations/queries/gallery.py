@@ -211,12 +211,17 @@ def drawn_before(user, filters: Filters, page_job_sets: list[JobSet], before: in
     if filters.sort == "starred":
         # The starred part comes first (see _parts): past it, every starred job set came earlier.
         mine = Favourite.objects.filter(user=user).values("job__job_set_id")
-        if Favourite.objects.filter(user=user, job__job_set_id=before).exists():
+        if _in_starred_part(user, before):
             earlier = Q(pk__in=mine, id__gt=before)
         else:
             earlier = Q(pk__in=mine) | Q(id__gt=before)
     shown = job_sets(user, filters).filter(earlier, exploration_id__in=ids)
     return set(shown.values_list("exploration_id", flat=True).distinct())
+
+
+def _in_starred_part(user, cursor: int) -> bool:
+    """Is the job set ``cursor`` in the "starred first" sort's first part (one the person starred)?"""
+    return Favourite.objects.filter(user=user, job__job_set_id=cursor).exists()
 
 
 def _parts(
@@ -242,7 +247,7 @@ def _parts(
         starred, rest = query.filter(pk__in=mine).order_by("-id"), query.exclude(pk__in=mine).order_by("-id")
         if after is None:
             return [starred, rest]
-        if Favourite.objects.filter(user=user, job__job_set_id=after).exists():
+        if _in_starred_part(user, after):
             return [starred.filter(id__lt=after), rest]  # still in the starred part
         return [rest.filter(id__lt=after)]
     newest = (query if after is None else query.filter(id__lt=after)).order_by("-id")

@@ -53,8 +53,10 @@ def _gallery_context(request: HttpRequest, before: int | None = None) -> dict:
         styles=browse.styles(),
         sizes=params.SIZES,
         qualities=params.QUALITIES,
-        # The cursor follows the page as read, group cards left out or not.
+        # The cursor follows the page as read, group cards left out or not, and so does whether
+        # anything was found (a page of an exploration drawn earlier is not "nothing here").
         more_before=job_sets[-1].id if len(job_sets) == browse.PAGE_SIZE else None,
+        found_any=bool(job_sets),
         # An empty gallery whose images are all hidden says so, rather than "nothing here yet".
         all_hidden=not job_sets
         and not filters.narrowed
