@@ -112,6 +112,7 @@ def test_search_finds_exactly_what_icontains_finds_for_every_kind_of_term(prompt
     # 0: every term counts as common and is scanned for; the defaults look these up.
     monkeypatch.setattr(search, "CAP", cap)
     monkeypatch.setattr(search, "PG_COMMON", cap)
+    monkeypatch.setattr(search, "PG_COUNT_BELOW", cap)  # 0: the estimate alone, never counted
     for term in TERMS:
         if "\x00" in term and connection.vendor == "postgresql":
             assert found(term) == set()  # PostgreSQL text holds no NUL (icontains raises an error)
@@ -263,4 +264,49 @@ def test_paging_newest_first_through_windows_of_ids_misses_and_repeats_nothing(a
             before = shown[-1]
         assert seen == expected, status
     parts = search.newest_first(gallery.job_sets(alice, filters), "needle", None, 7)
-    assert len(parts) == (3 if connection.vendor == "postgresql" else 1)
+    assert len(list(parts)) == (3 if connection.vendor == "postgresql" else 1)
+
+
+def test_a_window_that_finds_few_sends_the_read_to_every_older_match_at_once(alice, team_a, monkeypatch):
+    # The planner's estimate comes from a sample and can overstate a rare word many times over.
+    # When the newest window finds so few that all older matches are few, the wider window is
+    # skipped: two parts, not three. The pages stay exactly the plain order either way.
+    monkeypatch.setattr(search, "PG_COMMON", 5)
+    monkeypatch.setattr(search, "PG_WINDOWED_SHARE", 1)
+    monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
+    monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the truth: 4
+    now = timezone.now()
+    JobSet.objects.bulk_create(
+        JobSet(
+            user=alice,
+            team=team_a,
+            prompt=f"rare {n}" if n in (3, 50, 51, 120) else f"hay {n}",
+            width_and_height="1536x2048",
+            quality="720p",
+            batch_size=1,
+            price="0.15",
+            status=JobSet.Status.COMPLETED,
+            charge=JobSet.Charge.CHARGED,
+            created_at=now,
+        )
+        for n in range(240)
+    )
+    rare = JobSet.objects.filter(prompt__icontains="rare").order_by("-pk")
+    expected = list(rare.values_list("pk", flat=True))
+    filters = gallery.Filters(team=team_a, q="rare")
+    assert [shown.pk for shown in gallery.page(alice, filters, size=7)] == expected
+    assert [shown.pk for shown in gallery.page(alice, filters, before=expected[1], size=7)] == expected[2:]
+
+    newest = gallery.job_sets(alice, filters).order_by("-id")
+    read = list(search.newest_first(newest, "rare", None, 7))
+    windows = search.newest_first(newest, "rare", None, 7)
+    sent = [next(windows)]  # then, as the gallery reads them, each part's count sent back
+    try:
+        while True:
+            sent.append(windows.send(sent[-1].count()))
+    except StopIteration:
+        pass
+    postgresql = connection.vendor == "postgresql"
+    assert len(read) == (3 if postgresql else 1)  # told nothing, it reads both windows
+    assert len(sent) == (2 if postgresql else 1)
+    assert [pk for part in sent for pk in part.values_list("pk", flat=True)] == expected

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from generations.models import Collection, CollectionItem, Favourite, Job, JobSet, Style, Team
@@ -185,16 +185,24 @@ CARD_JOB_FIELDS = ("job_set_id", "index", "status", "image", "preview", "raw_url
 def page(user, filters: Filters, before: int | None = None, size: int = PAGE_SIZE) -> list[JobSet]:
     """One page of the view in its sort, after the card ``before`` (the last one seen, whatever the sort)."""
     found: list[JobSet] = []
-    for part in _parts(user, job_sets(user, filters), filters, before, size):
+    parts = _parts(user, job_sets(user, filters), filters, before, size)
+    part = next(parts, None)
+    while part is not None:
+        rows = list(part.select_related("style", "user").only(*CARD_FIELDS)[: size - len(found)])
+        found += rows
         if len(found) == size:
             break
-        part = (
-            part.select_related("style", "user")
-            .prefetch_related(card_jobs(hidden=filters.hidden))
-            .only(*CARD_FIELDS)
-        )
-        found += part[: size - len(found)]
+        part = _next_part(parts, len(rows))
+    # The images of the whole page in one query, whichever parts its cards came from.
+    prefetch_related_objects(found, card_jobs(hidden=filters.hidden))
     return found
+
+
+def _next_part(parts: search.Parts, found: int) -> QuerySet[JobSet] | None:
+    try:
+        return parts.send(found)
+    except StopIteration:
+        return None
 
 
 def drawn_before(user, filters: Filters, page_job_sets: list[JobSet], before: int | None) -> set[int]:
@@ -224,11 +232,9 @@ def _in_starred_part(user, cursor: int) -> bool:
     return Favourite.objects.filter(user=user, job__job_set_id=cursor).exists()
 
 
-def _parts(
-    user, query: QuerySet[JobSet], filters: Filters, after: int | None, size: int
-) -> list[QuerySet[JobSet]]:
+def _parts(user, query: QuerySet[JobSet], filters: Filters, after: int | None, size: int) -> search.Parts:
     """``query`` in the order its filters' sort says, from just after the job set ``after``: the
-    parts to read in turn.
+    parts to read in turn (the reader sends how many rows each gave, see ``search.newest_first``).
 
     Keyset paging on ids in every sort, so cards arriving or being starred meanwhile never make
     a page repeat or skip one already loaded in the same part. "Starred first" is two parts (yours
@@ -239,19 +245,26 @@ def _parts(
     """
     sort = filters.sort
     if sort == "oldest":
-        return [(query if after is None else query.filter(id__gt=after)).order_by("id")]
-    if sort == "starred":
+        yield (query if after is None else query.filter(id__gt=after)).order_by("id")
+    elif sort == "starred":
         # The job sets of the person's stars, read once (IN) rather than tested row by row
         # (EXISTS): with a few stars among 100,000 job sets, that test ran for seconds.
         mine = Favourite.objects.filter(user=user).values("job__job_set_id")
         starred, rest = query.filter(pk__in=mine).order_by("-id"), query.exclude(pk__in=mine).order_by("-id")
         if after is None:
-            return [starred, rest]
-        if _in_starred_part(user, after):
-            return [starred.filter(id__lt=after), rest]  # still in the starred part
-        return [rest.filter(id__lt=after)]
-    newest = (query if after is None else query.filter(id__lt=after)).order_by("-id")
-    return search.newest_first(newest, filters.q, after, size) if filters.q else [newest]
+            yield starred
+            yield rest
+        elif _in_starred_part(user, after):
+            yield starred.filter(id__lt=after)  # still in the starred part
+            yield rest
+        else:
+            yield rest.filter(id__lt=after)
+    else:
+        newest = (query if after is None else query.filter(id__lt=after)).order_by("-id")
+        if filters.q:
+            yield from search.newest_first(newest, filters.q, after, size)
+        else:
+            yield newest
 
 
 def card_jobs(hidden: bool = False) -> Prefetch:

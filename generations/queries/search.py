@@ -16,8 +16,9 @@ its SQL is always what decides a match. The index only decides how the rows are 
 - **PostgreSQL**: a pg_trgm GIN index on ``UPPER(prompt)``, the very expression
   ``icontains`` compares. The planner's own choice between it and the newest-first scan
   proved fragile (a rare word it guessed at 465 rows sent it scanning half of 1,000,000 rows,
-  800 ms), so the search asks for its row estimate (``EXPLAIN``, no execution, under 1 ms)
-  and decides itself: up to ``PG_COMMON`` estimated rows, the ids of every match are read
+  800 ms), so the search asks for its row estimate (``EXPLAIN``, no execution, under 1 ms),
+  counts the matches where that estimate is too small to be more than a sample's noise, and
+  decides itself: up to ``PG_COMMON`` rows, the ids of every match are read
   through the index (``id = ANY(ARRAY(...))``, one bitmap scan, a few ms for a few hundred
   matches); above it, icontains' test itself (``Contains``), where the index's statistics
   tell the planner the term is common, so it reads the newest rows first and stops after a
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Generator
 
 from django.db import connections
 from django.db.models import F, Lookup, QuerySet, TextField, Value
@@ -45,18 +47,25 @@ from django.db.models.functions import Concat
 
 from generations.models import JobSet
 
+# Parts of a read, in turn; the reader sends how many rows each gave (see ``newest_first``).
+Parts = Generator[QuerySet[JobSet], int | None, None]
+
 # The shortest term a trigram index can answer.
 TRIGRAM = 3
 # SQLite: a term with at most this many candidates is looked up by them; more, and the term is
 # common enough that the newest-first scan fills a page within about 24 * rows / CAP rows
 # (12,000 at 1,000,000 job sets, a few ms), while listing CAP candidates costs about as much.
 CAP = 2000
-# PostgreSQL: a term the planner expects in at most this many rows has all its matches read
-# through the index (each a heap visit of about 12 us: 45 matches cost well under 1 ms, a year's
-# 2,365 at 1,000,000 job sets 29 ms); more, and a page is read newest first, by windows of ids
-# (``newest_first``) or by the scan. The estimate for that year swung between 1,862 and 3,722
-# from one ANALYZE to the next, so the line sits well below where the windows start to pay.
-PG_COMMON = 500
+# PostgreSQL: a term in at most this many job sets has all its matches read through the index
+# (each a heap visit of 12-20 us: 45 matches cost well under 1 ms, 300 about 5 ms); more, and a
+# page is read newest first, by windows of ids (``newest_first``) or by the scan.
+PG_COMMON = 300
+# PostgreSQL: the planner's estimate comes from a sample of the prompts (300,000 rows, 1,000
+# values kept), so below a few sample hits it is noise: a word seen once in the sample is
+# "931 rows" at 1,000,000 job sets whether 45 or 2,365 hold it (both seen). A term estimated at
+# no more than this is counted instead, up to PG_COMMON + 1 matches, through the index (the
+# plan the planner picks for such a term: 2 ms for 45 matches, 12 ms for a year's first 301).
+PG_COUNT_BELOW = 5000
 # PostgreSQL: a term in fewer than one row in this many is common enough to scan for but rare
 # enough that the scan reads thousands of rows for a page (a year: about 7,000 at 1,000,000 job
 # sets, 7 ms). Its newest matches are read through the index a window of ids at a time instead
@@ -182,7 +191,7 @@ def narrow(query: QuerySet[JobSet], term: str) -> QuerySet[JobSet]:
     return query
 
 
-def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: int) -> list[QuerySet[JobSet]]:
+def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: int) -> Parts:
     """``query`` (narrowed to ``term``, newest first, under the cursor ``below``) as parts to read
     in turn until a page of ``size`` is full: consecutive ranges of ids, newest first.
 
@@ -192,36 +201,46 @@ def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: in
     window: 2 ms for a year at 1,000,000 job sets, against 7 ms scanning for it); the next is
     ``WIDER`` times as wide; the last is every older match. The view's other filters
     (a person, a status, dates) can leave a window short of a page; the next part goes on.
+
+    A generator: the reader sends how many job sets each part gave (``parts.send(found)``).
+    The planner's estimate comes from a sample, so a word that happens to be in it once counts
+    as about a thousand rows at 1,000,000 (45 job sets hold "axolotl"); when a window finds so
+    few that every older match is fewer than ``PG_COMMON``, the wider window is skipped and
+    those are read at once (one query, where the wider window would have been a third).
     """
     connection = connections[query.db]
     if connection.vendor != "postgresql" or len(term) < TRIGRAM or "\x00" in term:
-        return [query]
+        yield query
+        return
     rows = _pg_estimate(query.db, term)
     if rows <= PG_COMMON:
-        return [query]  # narrow() already reads every match through the index
+        yield query  # narrow() already reads every match through the index
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT min(id), max(id) FROM {JobSet._meta.db_table}")  # noqa: S608 - a name
         oldest, newest = cursor.fetchone()
-    if oldest is None:
-        return [query]
     top = newest if below is None else below - 1
-    ids = newest - oldest + 1
-    if rows * PG_WINDOWED_SHARE > ids:
-        return [query]  # common: the scan fills a page within a few hundred rows
-    parts, ceiling, width = [], None, max(size, round(WINDOW_PAGES * size * ids / rows))
+    if oldest is None or rows * PG_WINDOWED_SHARE > newest - oldest + 1:
+        yield query  # common: the scan fills a page within a few hundred rows
+        return
+    ceiling, width = None, max(size, round(WINDOW_PAGES * size * (newest - oldest + 1) / rows))
     floor = top + 1
     for _ in range(2):  # two windows, then the rest
         if floor - width <= oldest:
             break  # the rest is no wider than this window would be
         floor -= width
         # The first window has no ceiling: ids newer than ``newest`` (just stored) belong in it.
-        parts.append(query.filter(MatchingIds(F("pk"), term, floor=floor, ceiling=ceiling)))
-        ceiling, width = floor, width * WIDER
-    if not parts:
-        return [query]
+        found = yield query.filter(MatchingIds(F("pk"), term, floor=floor, ceiling=ceiling))
+        ceiling = floor
+        if found is not None and found * (floor - oldest) / width <= PG_COMMON:
+            break  # as dense as this window, the older ids hold few matches: read them all
+        width *= WIDER
+    if ceiling is None:
+        yield query  # no window fits: the rest is the whole query
+        return
     # The rest through the index too: at most every match once, where scanning for a term the
     # estimate overstated would read the whole team.
-    return [*parts, query.filter(MatchingIds(F("pk"), term, ceiling=floor))]
+    yield query.filter(MatchingIds(F("pk"), term, ceiling=floor))
 
 
 def fts_query(term: str) -> str:
@@ -251,16 +270,20 @@ def _pg_literal(connection, term: str) -> str:
 
 
 def _pg_estimate(using: str, term: str) -> float:
-    """How many job sets PostgreSQL's planner expects to hold ``term`` (planned, not run).
+    """How many job sets hold ``term``, as far as choosing a path needs: counted up to
+    ``PG_COMMON`` + 1 where the planner expects at most ``PG_COUNT_BELOW``, its estimate above.
 
     Kept for ``ESTIMATE_SECONDS`` (the narrowing and the page's windows ask in turn, and so do
-    the "Show older" pages after it); estimates follow ANALYZE, which runs far less often.
+    the "Show older" pages after it); it only chooses how rows are found, never which.
     """
     key, now = (using, term), time.monotonic()
     kept = _estimates.get(key)
     if kept and kept[0] > now:
         return kept[1]
     rows = _pg_planned_rows(using, term)
+    if rows <= PG_COUNT_BELOW:
+        counted = _pg_count(using, term, PG_COMMON + 1)
+        rows = counted if counted <= PG_COMMON else max(rows, counted)
     if len(_estimates) >= 512:
         _estimates.clear()
     _estimates[key] = (now + ESTIMATE_SECONDS, rows)
@@ -269,6 +292,16 @@ def _pg_estimate(using: str, term: str) -> float:
 
 # (database alias, term) -> (until when, rows): one process's recent estimates.
 _estimates: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def _pg_count(using: str, term: str, cap: int) -> int:
+    """How many job sets hold ``term``, counting no further than ``cap``."""
+    connection = connections[using]
+    # Constant SQL around a literal quoted by psycopg; no parameters, so its % signs stay.
+    sql = f"SELECT count(*) FROM ({PG_MATCHES} {_pg_literal(connection, term)} LIMIT {int(cap)}) AS found"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
 
 
 def _pg_planned_rows(using: str, term: str) -> float:
