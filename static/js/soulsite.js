@@ -77,6 +77,26 @@
   });
 })();
 
+// Searching as one types waits for three characters. One or two match almost every prompt or
+// almost none, and learning that none do means reading the team's whole history (seconds at a
+// million job sets), asked for at every pause while a longer word is being typed. Enter, or
+// leaving the box, still searches for them; emptying the box shows everything again at once.
+var LIVE_SEARCH_MIN = 3;
+document.addEventListener("htmx:confirm", function (event) {
+  var trigger = event.detail.triggeringEvent;
+  var box = trigger && trigger.type === "input" ? trigger.target : null;
+  if (!box || box.name !== "q" || !box.closest("form.filters")) return;
+  var length = box.value.trim().length;
+  if (length > 0 && length < LIVE_SEARCH_MIN) event.preventDefault();
+});
+document.addEventListener("input", function (event) {
+  var box = event.target;
+  if (box.name !== "q" || !box.closest("form.filters")) return;
+  var hint = box.form.querySelector("[data-search-hint]");
+  var length = box.value.trim().length;
+  if (hint) hint.hidden = !(length > 0 && length < LIVE_SEARCH_MIN);
+});
+
 // The gallery's filters send only what is set, so the address pushed into the history reads
 // "?q=fox&status=failed", not every empty field of the form (a reload or a shared link gives
 // the same view either way).

@@ -33,6 +33,34 @@ def test_filters_and_search_live_in_the_url_and_survive_a_reload(logged_in, live
     expect(page.get_by_label("Search prompts")).to_have_value("fox")
 
 
+def test_typing_searches_from_three_characters_and_enter_searches_for_fewer(logged_in, alice):
+    make_finished(alice, "a fox in snow")
+    make_finished(alice, "an ox at dawn")
+    make_finished(alice, "a lighthouse")
+    page = logged_in
+    page.reload()
+    searches = []
+    page.on("request", lambda request: searches.append(request.url) if "q=" in request.url else None)
+    box = page.get_by_label("Search prompts")
+    hint = page.get_by_text("Press Enter to search for one or two characters")
+    box.press_sequentially("ox")
+    expect(hint).to_be_visible()
+    page.wait_for_timeout(900)  # twice the box's pause before it searches
+    assert searches == []
+    expect(page.locator("article.card")).to_have_count(3)
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"/\?q=ox$"))
+    expect(page.locator("article.card")).to_have_count(2)  # "fox" and "ox"
+    box = page.get_by_label("Search prompts")
+    box.press_sequentially(" a")
+    expect(page).to_have_url(re.compile(r"/\?q=ox(\+|%20)a$"))
+    expect(page.locator("article.card")).to_have_count(1)
+    expect(page.locator("article.card")).to_contain_text("an ox at dawn")
+    expect(hint).to_be_hidden()
+    page.get_by_label("Search prompts").fill("")
+    expect(page.locator("article.card")).to_have_count(3)
+
+
 def test_the_lightbox_opens_walks_with_the_arrow_keys_and_closes_with_escape(logged_in, alice):
     make_finished(alice, "first picture")
     make_finished(alice, "second picture", batch_size=4)
