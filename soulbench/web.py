@@ -67,10 +67,18 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(
-    client: Client, paths: list[str], repetitions: int, htmx: bool = False, warmup: int = 5
+    client: Client,
+    paths: list[str],
+    repetitions: int,
+    htmx: bool = False,
+    warmup: int = 5,
+    headers: dict[str, str] | None = None,
 ) -> PageTiming:
-    """GET ``paths`` in turn ``repetitions`` times in all; p50/p95 of the server time."""
-    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    """GET ``paths`` in turn ``repetitions`` times in all; p50/p95 of the server time.
+
+    ``htmx``: as htmx asks (``HX-Request``); ``headers``: these request headers besides.
+    """
+    headers = {**({"HTTP_HX_REQUEST": "true"} if htmx else {}), **(headers or {})}
     status = 0
     for n in range(warmup):
         status = client.get(paths[n % len(paths)], **headers).status_code
