@@ -10,7 +10,7 @@ from django.template import engines
 from django.test import RequestFactory
 
 from generations.models import Favourite, Job, JobSet
-from generations.web import cards
+from generations.web import card_cache, cards
 from tests.factories import make_finished, make_job_set
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +103,59 @@ def test_a_waiting_cards_poll_does_not_look_for_stars_it_cannot_have(client, ali
     with CaptureQueriesContext(connection) as captured:
         assert client.get(f"/job-sets/{job_set.pk}/card/").status_code == 200
     assert not [q for q in captured.captured_queries if "generations_favourite" in q["sql"]]
+
+
+def _gallery_cards(user) -> str:
+    from generations.queries import gallery
+
+    job_sets = gallery.page(user, gallery.Filters(team=teams_of(user)))
+    html = str(cards.render_cards(_request(user), job_sets))
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)  # masked anew each time
+
+
+def teams_of(user):
+    from generations.queries import teams
+
+    return teams.current_team(user)
+
+
+def test_a_kept_settled_card_is_exactly_the_card_drawn_afresh(alice, bob, team_a, media_root, monkeypatch):
+    from generations.actions import teams
+
+    teams.add_member(team_a, bob)
+    finished = make_finished(alice, "done and starred", batch_size=4)
+    Favourite.objects.create(user=alice, job=finished.jobs.order_by("index").first())
+    make_finished(bob, "bob's, done")
+    for status in (JobSet.Status.NSFW, JobSet.Status.CANCELED, JobSet.Status.FAILED, JobSet.Status.EXPIRED):
+        JobSet.objects.filter(pk=make_job_set(alice, prompt=f"now {status}").pk).update(status=status)
+    failed_download = make_finished(alice, "download failed")
+    failed_download.jobs.update(image="", raw_url="https://example.invalid/x.png", download_error="timed out")
+    make_job_set(alice, prompt="still waiting")
+    card_cache.clear()
+    for viewer in (alice, bob, alice):  # drawn, then kept for each; bob's view is another key
+        kept_first, kept_again = _gallery_cards(viewer), _gallery_cards(viewer)
+        with monkeypatch.context() as fresh:
+            fresh.setattr(card_cache, "SETTLED", frozenset())  # nothing kept: every card drawn
+            assert kept_first == kept_again == _gallery_cards(viewer)
+    # The settled ones of both viewers, and only those: finished, blocked, canceled.
+    assert len(card_cache._kept) == 2 * 4
+
+
+def test_a_kept_card_is_drawn_again_when_anything_it_shows_changes(alice, bob, team_a, media_root):
+    from generations.actions import hiding, teams
+
+    teams.add_member(team_a, bob)
+    job_set = make_finished(alice, "before", batch_size=4)
+    first, second, *_ = list(job_set.jobs.order_by("index"))
+    card_cache.clear()
+    html = _gallery_cards(alice)
+    assert "before" in html and "by alice" not in html and 'class="star on"' not in html
+    Favourite.objects.create(user=alice, job=first)
+    assert 'aria-pressed="true"' in _star_of(_gallery_cards(alice), first)
+    JobSet.objects.filter(pk=job_set.pk).update(prompt="after", charge=JobSet.Charge.RELEASED)
+    html = _gallery_cards(alice)
+    assert "after" in html and "before" not in html and "not charged" in html
+    hiding.hide(Job.objects.filter(pk=second.pk), alice)
+    assert f'data-job="{second.pk}"' not in _gallery_cards(alice)
+    bobs = _gallery_cards(bob)
+    assert "by alice" in bobs and 'aria-pressed="false"' in _star_of(bobs, first)

@@ -231,6 +231,7 @@ def test_paging_newest_first_through_windows_of_ids_misses_and_repeats_nothing(a
     monkeypatch.setattr(search, "PG_WINDOWED_SHARE", 1)
     monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
     monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the true count
+    monkeypatch.setattr(search, "_id_ranges", {})  # kept from another test's rows otherwise
     now = timezone.now()
     rows = [
         JobSet(
@@ -275,6 +276,7 @@ def test_a_window_that_finds_few_sends_the_read_to_every_older_match_at_once(ali
     monkeypatch.setattr(search, "PG_WINDOWED_SHARE", 1)
     monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
     monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the truth: 4
+    monkeypatch.setattr(search, "_id_ranges", {})
     now = timezone.now()
     JobSet.objects.bulk_create(
         JobSet(

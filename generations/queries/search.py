@@ -216,9 +216,7 @@ def newest_first(query: QuerySet[JobSet], term: str, below: int | None, size: in
     if rows <= PG_COMMON:
         yield query  # narrow() already reads every match through the index
         return
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min(id), max(id) FROM {JobSet._meta.db_table}")  # noqa: S608 - a name
-        oldest, newest = cursor.fetchone()
+    oldest, newest = _id_range(query.db)
     top = newest if below is None else below - 1
     if oldest is None or rows * PG_WINDOWED_SHARE > newest - oldest + 1:
         yield query  # common: the scan fills a page within a few hundred rows
@@ -292,6 +290,27 @@ def _pg_estimate(using: str, term: str) -> float:
 
 # (database alias, term) -> (until when, rows): one process's recent estimates.
 _estimates: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def _id_range(using: str) -> tuple[int | None, int | None]:
+    """The oldest and newest job set ids, kept ``ESTIMATE_SECONDS`` like the estimates.
+
+    They only size the windows: the first window has no ceiling, so job sets stored since are
+    in it, and the last part takes everything below the windows whatever the oldest id is.
+    """
+    now = time.monotonic()
+    kept = _id_ranges.get(using)
+    if kept and kept[0] > now:
+        return kept[1]
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id) FROM {JobSet._meta.db_table}")  # noqa: S608 - a name
+        found = cursor.fetchone()
+    _id_ranges[using] = (now + ESTIMATE_SECONDS, found)
+    return found
+
+
+# database alias -> (until when, (oldest id, newest id)).
+_id_ranges: dict[str, tuple[float, tuple[int | None, int | None]]] = {}
 
 
 def _pg_count(using: str, term: str, cap: int) -> int:

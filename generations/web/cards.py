@@ -17,7 +17,7 @@ from generations.models import Job, JobSet
 from generations.queries import gallery as browse
 from generations.queries import teams
 from generations.queries.queue import places
-from generations.web import jinja
+from generations.web import card_cache, jinja
 
 
 def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
@@ -30,12 +30,15 @@ def render_cards(request: HttpRequest, job_sets: list[JobSet]) -> SafeString:
     # Their images, in one query, unless the caller fetched them already (the gallery does,
     # choosing between the hidden images and the others).
     prefetch_related_objects(job_sets, browse.card_jobs())
+    starred = browse.starred(request.user, [job for job_set in job_sets for job in job_set.card_jobs])
     context = {
         "job_sets": job_sets,
         "places": places(job_sets),
-        "starred": browse.starred(request.user, [job for job_set in job_sets for job in job_set.card_jobs]),
+        "starred": starred,
         "user": request.user,
         "current_membership": teams.current_membership(request.user),
+        # Settled cards come from the ones drawn before (generations.web.card_cache).
+        "draw": card_cache.drawer(request.user.pk, starred, jinja.template("generations/card.jinja")),
     }
     return jinja.render("generations/cards.jinja", context, request)
 

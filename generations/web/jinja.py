@@ -105,6 +105,11 @@ def environment(**options) -> Environment:
     return env
 
 
+def template(name: str):
+    """The compiled Jinja2 template ``name`` (the same object until it is reloaded)."""
+    return engines["jinja2"].env.get_template(name)
+
+
 def render(name: str, context: dict, request) -> SafeString:
     """A Jinja2 template's markup, to be placed in a Django template or a response."""
     # The templates' own calls of path() (not those in imported macros) skip the prefix lookup.
