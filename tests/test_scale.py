@@ -271,5 +271,7 @@ def test_two_clusters_keep_the_cap_and_the_fair_order_over_a_backlog_from_severa
     # sends a teammate's second, and all six of theirs within the first dozen (alternating with
     # alice's: with a limit of two, the older one goes when counts tie, so carol's go, then dave's).
     senders = [job_set.user.username for job_set in job_sets]
-    assert senders[:2] == ["alice", "carol"], senders
+    # The first two are claimed at once, often one by each cluster, and each stamps its own
+    # clock at the claim: their order by sent_at is a race, so they are compared as a pair.
+    assert sorted(senders[:2]) == ["alice", "carol"], senders
     assert senders[:13].count("carol") == 3 and senders[:13].count("dave") == 3, senders
