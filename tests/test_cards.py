@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
 import jinja2
@@ -159,3 +160,15 @@ def test_a_kept_card_is_drawn_again_when_anything_it_shows_changes(alice, bob, t
     assert f'data-job="{second.pk}"' not in _gallery_cards(alice)
     bobs = _gallery_cards(bob)
     assert "by alice" in bobs and 'aria-pressed="false"' in _star_of(bobs, first)
+
+
+def test_a_reloaded_card_template_never_finds_the_markup_of_the_one_it_replaced():
+    # A template edited under the development server is compiled again and the old object
+    # freed; Python may give a later object the same id(), so keys must not be made of it.
+    old = jinja2.Template("{{ 1 }}")
+    kept = card_cache._generation(old)
+    assert card_cache._generation(old) == kept
+    del old
+    gc.collect()
+    reloaded = [jinja2.Template("{{ 1 }}") for _ in range(20)]
+    assert kept not in {card_cache._generation(template) for template in reloaded}

@@ -12,7 +12,7 @@ So a settled card's markup is kept, under a key made of every value its template
 - of the viewer, only whether the job set is theirs (the card then leaves out "by ...");
   a settled card draws no button that depends on a role;
 - the time zone and language it is drawn in, and the compiled template itself (a template
-  reloaded after an edit is another object).
+  reloaded after an edit is another object, with a number of its own).
 
 A key that changes is a miss, never a stale card; so nothing is ever invalidated, and the
 oldest entries go first once ``SIZE`` are kept (about 2 KB each). Cards still in progress,
@@ -21,6 +21,7 @@ and those with a button (retry a download, try again), are drawn every time.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,13 +39,14 @@ SIZE = 2000
 
 _kept: OrderedDict[tuple, str] = OrderedDict()
 _lock = threading.Lock()
+_generations = itertools.count(1)
 
 
 def drawer(viewer_id: int, starred: set[int], template: object) -> Callable[[JobSet, Callable], SafeString]:
     """``draw(job_set, card)``: the kept markup of a settled ``job_set``, else ``card(job_set)``
     (the Jinja2 macro), kept when settled. For one render by one viewer."""
     zone, language = timezone.get_current_timezone_name(), translation.get_language()
-    around = (id(template), zone, language, get_script_prefix())
+    around = (_generation(template), zone, language, get_script_prefix())
 
     def draw(job_set: JobSet, card: Callable[[JobSet], str]) -> SafeString:
         key = _key(job_set, viewer_id, starred, around)
@@ -63,6 +65,16 @@ def drawer(viewer_id: int, starred: set[int], template: object) -> Callable[[Job
         return mark_safe(markup)  # noqa: S308 (drawn by the autoescaping card template)
 
     return draw
+
+
+def _generation(template: object) -> int:
+    """A number of this compiled template's own, new for each template loaded. Not ``id()``:
+    once a reloaded template frees the old one, a new object may be given the same id."""
+    generation = getattr(template, "_card_cache_generation", None)
+    if generation is None:
+        generation = next(_generations)
+        template._card_cache_generation = generation  # type: ignore[attr-defined]
+    return generation
 
 
 def clear() -> None:
