@@ -80,21 +80,27 @@ TERMS = (
 
 @pytest.fixture
 def prompts(alice, team_a):
+    return stored(alice, team_a, PROMPTS)
+
+
+def stored(user, team, prompts, statuses=None) -> list[JobSet]:
+    """One finished job set per prompt, oldest first, written in one go (``statuses``: one each)."""
     now = timezone.now()
+    statuses = statuses or [JobSet.Status.COMPLETED] * len(prompts)
     rows = [
         JobSet(
-            user=alice,
-            team=team_a,
+            user=user,
+            team=team,
             prompt=prompt,
             width_and_height="1536x2048",
             quality="720p",
             batch_size=1,
             price="0.15",
-            status=JobSet.Status.COMPLETED,
+            status=status,
             charge=JobSet.Charge.CHARGED,
             created_at=now,
         )
-        for prompt in PROMPTS
+        for prompt, status in zip(prompts, statuses, strict=True)
     ]
     return JobSet.objects.bulk_create(rows)
 
@@ -232,23 +238,9 @@ def test_paging_newest_first_through_windows_of_ids_misses_and_repeats_nothing(a
     monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
     monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the true count
     monkeypatch.setattr(search, "_id_ranges", {})  # kept from another test's rows otherwise
-    now = timezone.now()
-    rows = [
-        JobSet(
-            user=alice,
-            team=team_a,
-            prompt=f"needle {n}" if n % 3 == 0 else f"hay {n}",
-            width_and_height="1536x2048",
-            quality="720p",
-            batch_size=1,
-            price="0.15",
-            status=JobSet.Status.FAILED if n % 5 == 0 else JobSet.Status.COMPLETED,
-            charge=JobSet.Charge.CHARGED,
-            created_at=now,
-        )
-        for n in range(240)
-    ]
-    JobSet.objects.bulk_create(rows)
+    prompts = [f"needle {n}" if n % 3 == 0 else f"hay {n}" for n in range(240)]
+    statuses = [JobSet.Status.FAILED if n % 5 == 0 else JobSet.Status.COMPLETED for n in range(240)]
+    stored(alice, team_a, prompts, statuses)
     for status in ("", "failed"):
         filters = gallery.Filters(team=team_a, q="needle", status=status)
         plain = JobSet.objects.filter(prompt__icontains="needle").order_by("-pk")
@@ -277,22 +269,7 @@ def test_a_window_that_finds_few_sends_the_read_to_every_older_match_at_once(ali
     monkeypatch.setattr(search, "WINDOW_PAGES", 0.5)
     monkeypatch.setattr(search, "_pg_estimate", lambda using, term: 80)  # the truth: 4
     monkeypatch.setattr(search, "_id_ranges", {})
-    now = timezone.now()
-    JobSet.objects.bulk_create(
-        JobSet(
-            user=alice,
-            team=team_a,
-            prompt=f"rare {n}" if n in (3, 50, 51, 120) else f"hay {n}",
-            width_and_height="1536x2048",
-            quality="720p",
-            batch_size=1,
-            price="0.15",
-            status=JobSet.Status.COMPLETED,
-            charge=JobSet.Charge.CHARGED,
-            created_at=now,
-        )
-        for n in range(240)
-    )
+    stored(alice, team_a, [f"rare {n}" if n in (3, 50, 51, 120) else f"hay {n}" for n in range(240)])
     rare = JobSet.objects.filter(prompt__icontains="rare").order_by("-pk")
     expected = list(rare.values_list("pk", flat=True))
     filters = gallery.Filters(team=team_a, q="rare")
