@@ -34,9 +34,10 @@
   }
 
   // "Image 2 of 3" counts what can be shown: a batch of 4 with one failure has 3 to walk.
-  function count() {
+  // ``shown``: the image the viewer holds now, which may be an older one than ``current``.
+  function count(shown) {
     var label = body("[data-viewer-count]");
-    var link = current && linkOf(current);
+    var link = shown && linkOf(shown);
     if (!label || !link) return;
     var card = link.closest("article");
     var mine = card ? Array.prototype.slice.call(card.querySelectorAll("a[data-lightbox][data-job]")) : [link];
@@ -44,9 +45,11 @@
     var text = "Image " + (mine.indexOf(link) + 1) + " of " + mine.length;
     if (all.length > mine.length) text += " (" + (all.indexOf(link) + 1) + " of " + all.length + " here)";
     label.textContent = text;
+    // The buttons step from the newest image asked for, as the arrow keys do.
+    var at = all.indexOf(linkOf(current) || link);
     var prev = body('[data-viewer-step="-1"]'), next = body('[data-viewer-step="1"]');
-    if (prev) prev.disabled = all.indexOf(link) <= 0;
-    if (next) next.disabled = all.indexOf(link) >= all.length - 1;
+    if (prev) prev.disabled = at <= 0;
+    if (next) next.disabled = at >= all.length - 1;
   }
 
   // Zoom and pan: a CSS transform on the image, clamped so it never leaves its frame.
@@ -208,12 +211,15 @@
   });
   document.addEventListener("pointercancel", function () { drag = null; });
 
+  // An image arrived. The walk goes on from ``current``, the newest one asked for, not from this
+  // one: arrow keys pressed quickly ask for the next images while an older one is still on its
+  // way (htmx sends them in turn, keeping only the newest that waits), and walking on from
+  // whichever arrived last lost those presses.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (!event.detail.target || event.detail.target.id !== "lightbox-body") return;
     view = { scale: 1, x: 0, y: 0 };
     var shown = body("[data-lightbox-job]");
-    if (shown) current = shown.getAttribute("data-lightbox-job");
-    count();
+    count(shown ? shown.getAttribute("data-lightbox-job") : current);
   });
 
   // Vary and try again answer with the new card, which htmx puts at the top of the gallery.

@@ -82,6 +82,44 @@ def test_the_lightbox_opens_walks_with_the_arrow_keys_and_closes_with_escape(log
     expect(dialog).to_be_hidden()
 
 
+def test_arrow_keys_pressed_while_an_image_loads_walk_on_from_the_newest_one_asked_for(logged_in, alice):
+    # Each image is held on its way from the server until the test lets it through, so a key is
+    # pressed while an older image is still loading and its answer arrives after the press.
+    make_finished(alice, "first picture")
+    make_finished(alice, "second picture", batch_size=4)
+    page = logged_in
+    page.reload()
+    held = []
+    page.route(re.compile(r"/images/\d+/lightbox/"), lambda route: held.append(route))
+
+    def let_through(until_quiet_ms=600):
+        quiet = 0
+        while quiet < until_quiet_ms:
+            page.wait_for_timeout(100)
+            quiet = 0 if held else quiet + 100
+            while held:
+                held.pop(0).continue_()
+
+    page.locator("a[data-lightbox]").first.click()
+    let_through()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Image 1 of 4")
+    page.keyboard.press("ArrowRight")  # image 2: on its way, held
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    page.keyboard.press("ArrowRight")  # image 3: waits behind image 2
+    held.pop(0).continue_()  # image 2 arrives after the press for image 3
+    expect(dialog).to_contain_text("Image 2 of 4")
+    page.keyboard.press("ArrowRight")  # image 4
+    page.keyboard.press("ArrowRight")  # the next card's only image
+    let_through()
+    expect(dialog).to_contain_text("first picture")
+    expect(dialog).to_contain_text("Image 1 of 1")
+    page.keyboard.press("ArrowLeft")
+    let_through()
+    expect(dialog).to_contain_text("Image 4 of 4")
+
+
 def test_star_and_file_into_a_collection(logged_in, alice):
     job_set = make_finished(alice, "keep this one")
     page = logged_in
