@@ -82,9 +82,10 @@
 // million job sets), asked for at every pause while a longer word is being typed. Enter, or
 // leaving the box, still searches for them; emptying the box shows everything again at once.
 var LIVE_SEARCH_MIN = 3;
+var SEARCH_AGAIN = "search-again"; // see below: a search for what was typed while one was answered
 document.addEventListener("htmx:confirm", function (event) {
-  var trigger = event.detail.triggeringEvent;
-  var box = trigger && trigger.type === "input" ? trigger.target : null;
+  var trigger = event.detail.triggeringEvent, type = trigger && trigger.type;
+  var box = type === "input" ? trigger.target : type === SEARCH_AGAIN ? trigger.target.elements.q : null;
   if (!box || box.name !== "q" || !box.closest("form.filters")) return;
   var length = box.value.trim().length;
   if (length > 0 && length < LIVE_SEARCH_MIN) event.preventDefault();
@@ -95,6 +96,38 @@ document.addEventListener("input", function (event) {
   var hint = box.form.querySelector("[data-search-hint]");
   var length = box.value.trim().length;
   if (hint) hint.hidden = !(length > 0 && length < LIVE_SEARCH_MIN);
+});
+
+// A search swaps the whole gallery section, its search box included, for one drawn with the term
+// it was asked for, and typing goes on meanwhile. What was typed after the search left would be
+// taken back by the new box, so it keeps what was typed, and where. Once htmx has set up the new
+// form (it settles a moment after the swap, and only hears typing from then on), a box that holds
+// anything but the term the answer was drawn for is searched for again, by the live search's own
+// rules (filters.html's hx-trigger has this event; three characters, as above).
+var gallerySwap = null; // from the gallery section's swap until it has settled
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (!event.detail.target || event.detail.target.id !== "gallery-section") return;
+  var box = document.getElementById("f-q");
+  var typing = box && document.activeElement === box;
+  gallerySwap = { typed: typing ? { value: box.value, start: box.selectionStart, end: box.selectionEnd } : null };
+});
+document.addEventListener("htmx:afterSwap", function () {
+  var box = document.getElementById("f-q");
+  // Once per swap (htmx tells every element it put in).
+  if (!gallerySwap || "drawnFor" in gallerySwap || !box) return;
+  gallerySwap.drawnFor = box.value;
+  var typed = gallerySwap.typed;
+  if (!typed || typed.value === box.value) return;
+  box.value = typed.value;
+  box.focus({ preventScroll: true });
+  box.setSelectionRange(typed.start, typed.end);
+  box.dispatchEvent(new Event("input", { bubbles: true })); // the hint follows what the box holds
+});
+document.addEventListener("htmx:afterSettle", function () {
+  var box = document.getElementById("f-q"), swap = gallerySwap;
+  if (!swap || !("drawnFor" in swap)) return;
+  gallerySwap = null;
+  if (box && box.form && box.value !== swap.drawnFor) window.htmx.trigger(box.form, SEARCH_AGAIN);
 });
 
 // The gallery's filters send only what is set, so the address pushed into the history reads

@@ -61,6 +61,35 @@ def test_typing_searches_from_three_characters_and_enter_searches_for_fewer(logg
     expect(page.locator("article.card")).to_have_count(3)
 
 
+def test_what_is_typed_while_a_search_is_on_its_way_is_kept_and_searched_for(logged_in, alice):
+    # The answer to "fox" is held until more has been typed: the gallery section it brings (its
+    # search box included) must not take back what the person typed meanwhile.
+    make_finished(alice, "a fox in snow")
+    make_finished(alice, "a fox at night")
+    page = logged_in
+    page.reload()
+    held = []
+    page.route(re.compile(r"/\?q=fox$"), lambda route: held.append(route))
+    box = page.get_by_label("Search prompts")
+    box.press_sequentially("fox")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1
+    box.press_sequentially(" in")
+    page.evaluate("document.getElementById('gallery-section').dataset.before = 'fox'")
+    held.pop().continue_()
+    expect(page.locator("#gallery-section[data-before]")).to_have_count(0)  # its answer is in
+    expect(page.get_by_label("Search prompts")).to_have_value("fox in")
+    expect(page.get_by_label("Search prompts")).to_be_focused()
+    expect(page).to_have_url(re.compile(r"/\?q=fox(\+|%20)in$"))
+    expect(page.locator("article.card")).to_have_count(1)
+    expect(page.locator("article.card")).to_contain_text("a fox in snow")
+    page.get_by_label("Search prompts").press_sequentially(" s")
+    expect(page).to_have_url(re.compile(r"/\?q=fox(\+|%20)in(\+|%20)s$"))
+
+
 def test_the_lightbox_opens_walks_with_the_arrow_keys_and_closes_with_escape(logged_in, alice):
     make_finished(alice, "first picture")
     make_finished(alice, "second picture", batch_size=4)
